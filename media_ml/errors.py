@@ -1,0 +1,54 @@
+"""Exceptions raised by media-ml.
+
+Every error names the input it is about and the reason, so a batch can report it and go on::
+
+    MediaMLError
+    ├── VideoOpenError      the file cannot be opened as a video (missing, not media, no video stream)
+    ├── DecodeError         the file opened but decoding failed part-way (truncated, corrupt)
+    ├── ModelLoadError      embedding model weights cannot be had; says how to provide them
+    ├── LibraryError        the on-disk library is unusable (wrong schema, locked, corrupt)
+    ├── IndexCorruptError   the vector index does not match its manifest
+    └── UsageError          invalid argument from a caller (bad size, k <= 0, unknown id…)
+"""
+
+from __future__ import annotations
+
+
+class MediaMLError(Exception):
+    """Base class of every error media-ml raises on purpose."""
+
+
+class VideoOpenError(MediaMLError):
+    """A path cannot be opened as a video."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class DecodeError(MediaMLError):
+    """Decoding failed part-way through a video."""
+
+    def __init__(self, path: object, reason: str, at_s: float | None = None) -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.at_s = at_s
+        where = f" at {at_s:.2f}s" if at_s is not None else ""
+        super().__init__(f"{self.path}: decode failed{where}: {reason}")
+
+
+class ModelLoadError(MediaMLError):
+    """Embedding model weights cannot be loaded."""
+
+
+class LibraryError(MediaMLError):
+    """The library directory cannot be used."""
+
+
+class IndexCorruptError(LibraryError):
+    """The vector index on disk does not match its manifest."""
+
+
+class UsageError(MediaMLError):
+    """An argument is invalid."""

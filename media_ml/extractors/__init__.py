@@ -1,0 +1,1 @@
+"""What we compute from media: pure functions of frames and time ranges."""

@@ -1,0 +1,327 @@
+"""Shot-boundary detection on per-frame analysis grids.
+
+Input is a ``(frames, GRID_SIZE)`` array of block means (see ``video.analysis_grid``); output is
+the list of transitions. Everything here is a pure function of that array, so segments decoded on
+different workers and concatenated give exactly the answer of one pass.
+
+How each kind is found:
+
+* **cut** — the change between consecutive frames stands out from its neighbourhood (``cut_ratio``
+  × the median change before and after) and touches most of the picture (``cut_fraction`` of the
+  luma blocks), and no pair of frames straddling it a few frames apart looks alike (that would be a
+  camera flash or a one-frame glitch returning to the same picture).
+* **dissolve / wipe** — a window whose end frames differ like a cut while every frame inside lies
+  *between* them, block by block, with progress that grows over several frames (a pan or shake
+  leaves the interval; a cut jumps in one frame). A wipe is a dissolve whose progress differs
+  strongly across blocks.
+* **fade** — a run of black frames reached and/or left by a luminance ramp; one transition from the
+  start of the fade-out to the end of the fade-in.
+
+Captions appearing change a small share of blocks and are rejected by the share test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from media_ml.extractors.video import C_GRID, Y_GRID
+from media_ml.types import Shot, TransitionKind, VideoInfo
+
+_NY = Y_GRID[0] * Y_GRID[1]
+_NC = C_GRID[0] * C_GRID[1]
+
+
+@dataclass(frozen=True)
+class ShotDetectorConfig:
+    """Thresholds of the detector, in 8-bit grey levels of block means unless stated."""
+
+    cut_ratio: float = 3.0
+    cut_min: float = 5.0
+    cut_fraction: float = 0.3
+    block_change: float = 8.0
+    baseline_window: int = 10
+    flash_frames: int = 5
+    flash_similarity: float = 0.45
+    gradual_scales: tuple[int, ...] = (5, 8, 12, 17, 24, 33, 45, 60)
+    gradual_min: float = 10.0
+    gradual_tolerance: float = 5.0
+    betweenness: float = 0.9
+    gradual_max_step: float = 0.45
+    gradual_isolation: float = 2.0
+    black_luma: float = 26.0
+    black_spread: float = 6.0
+    min_shot_frames: int = 6
+    chunk_frames: int = 20000
+
+    def __post_init__(self) -> None:
+        if self.cut_ratio <= 1 or self.cut_min < 0 or not 0 < self.cut_fraction <= 1:
+            raise ValueError("invalid cut thresholds")
+        if not self.gradual_scales or min(self.gradual_scales) < 3:
+            raise ValueError("gradual_scales must be >= 3 frames")
+        if self.min_shot_frames < 1 or self.chunk_frames < 1000:
+            raise ValueError("min_shot_frames >= 1 and chunk_frames >= 1000 required")
+
+    @property
+    def context(self) -> int:
+        """Frames of context either side that a decision can depend on."""
+        return max(self.gradual_scales) + self.baseline_window + self.flash_frames + 64
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A boundary: the new shot starts at ``frame``; ``length`` frames are the transition."""
+
+    frame: int
+    kind: TransitionKind
+    length: int
+    strength: float
+
+
+def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Weighted mean absolute difference of grids along the last axis (luma 3/4, chroma 1/4)."""
+    d = np.abs(a.astype(np.float32) - b.astype(np.float32))
+    return 0.75 * d[..., :_NY].mean(axis=-1) + 0.25 * d[..., _NY:].mean(axis=-1)
+
+
+def _changed(a: np.ndarray, b: np.ndarray, thr: float) -> np.ndarray:
+    """Share of luma blocks that changed by more than ``thr``."""
+    d = np.abs(a[..., :_NY].astype(np.float32) - b[..., :_NY].astype(np.float32))
+    return (d > thr).mean(axis=-1)
+
+
+def _rolling_median(x: np.ndarray, w: int, before: bool) -> np.ndarray:
+    """Median of the ``w`` values before (or after) each position; edges use what exists."""
+    n = x.size
+    pad = np.full(w, np.nan, np.float32)
+    xp = np.concatenate([pad, x, pad])
+    idx = np.arange(n)[:, None] + (np.arange(w)[None, :] if before else np.arange(w)[None, :] + w + 1)
+    win = xp[idx]
+    if not n:
+        return np.zeros(0, np.float32)
+    filled = np.isfinite(win).any(axis=1)
+    out = np.zeros(n, np.float32)
+    if filled.any():
+        out[filled] = np.nanmedian(win[filled], axis=1)
+    return out
+
+
+def _cuts(g: np.ndarray, cfg: ShotDetectorConfig) -> list[Transition]:
+    n = g.shape[0]
+    if n < 2:
+        return []
+    d1 = np.zeros(n, np.float32)
+    d1[1:] = _dist(g[1:], g[:-1])
+    share = np.zeros(n, np.float32)
+    share[1:] = _changed(g[1:], g[:-1], cfg.block_change)
+    w = cfg.baseline_window
+    base = np.maximum(_rolling_median(d1, w, before=True), _rolling_median(d1, w, before=False))
+    cand = np.flatnonzero((d1 > np.maximum(cfg.cut_min, cfg.cut_ratio * base))
+                          & (share > cfg.cut_fraction))
+    out: list[Transition] = []
+    f = cfg.flash_frames
+    for t in cand.tolist():
+        if t < 1:
+            continue
+        similar = False
+        # Straddling pairs (t-i, t+j) up to f+1 frames apart: a flash or glitch returns to the
+        # picture before it, a cut never does.
+        for i in range(1, f + 2):
+            for j in range(0, f + 2 - i):
+                if (i, j) == (1, 0) or t - i < 0 or t + j >= n:
+                    continue
+                if float(_dist(g[t - i], g[t + j])) < cfg.flash_similarity * float(d1[t]):
+                    similar = True
+                    break
+            if similar:
+                break
+        if not similar:
+            out.append(Transition(t, "cut", 0, float(d1[t])))
+    return out
+
+
+def _black(g: np.ndarray, cfg: ShotDetectorConfig) -> np.ndarray:
+    y = g[:, :_NY].astype(np.float32)
+    return (y.mean(axis=1) <= cfg.black_luma) & (y.std(axis=1) <= cfg.black_spread)
+
+
+def _fades(g: np.ndarray, cfg: ShotDetectorConfig) -> list[tuple[int, int, bool, bool]]:
+    """Fade spans ``(start, end, reaches_start, reaches_end)`` around runs of black frames."""
+    n = g.shape[0]
+    black = _black(g, cfg)
+    luma = g[:, :_NY].astype(np.float32).mean(axis=1)
+    spans: list[tuple[int, int, bool, bool]] = []
+    t = 0
+    eps = 0.25
+    while t < n:
+        if not black[t]:
+            t += 1
+            continue
+        r0 = t
+        while t < n and black[t]:
+            t += 1
+        r1 = t
+        s = r0
+        while s > 0 and luma[s - 1] > luma[s] + eps:
+            s -= 1
+        e = r1
+        while e < n and e > 0 and luma[e] > luma[e - 1] + eps:
+            e += 1
+        if (r0 - s) < 2 and (e - r1) < 2 and r0 > 0 and r1 < n:
+            continue  # abrupt to and from black: a black shot between two cuts
+        spans.append((s, e, s == 0, e >= n))
+    return spans
+
+
+def _gradual_window(
+    gf: np.ndarray, a: int, b: int, cfg: ShotDetectorConfig
+) -> tuple[int, int, str, float] | None:
+    """Test frames ``a`` (last of the old shot) … ``b`` (first of the new) as one transition.
+
+    Every block must move from its value at ``a`` towards its value at ``b`` and stay between
+    the two (``betweenness``), without going back (``backtrack``), with the overall progress
+    spread over several frames. Returns ``(start, end, kind, between)`` or None.
+    """
+    A, B = gf[a], gf[b]
+    inside = gf[a + 1 : b]
+    diff = B - A
+    lo = np.minimum(A, B)
+    hi = np.maximum(A, B)
+    tol = cfg.gradual_tolerance + 0.15 * (hi - lo)
+    between = float(((inside >= lo - tol) & (inside <= hi + tol)).mean())
+    if between < cfg.betweenness:
+        return None
+    norm = float((diff * diff).sum())
+    if norm <= 0:
+        return None
+    alpha = ((inside - A) @ diff) / norm
+    steps = np.diff(np.concatenate([[0.0], alpha, [1.0]]))
+    if steps.max() > cfg.gradual_max_step or (steps < -0.1).any():
+        return None  # a jump (cut) or going back and forth (motion)
+    big = np.abs(diff) > 3 * cfg.gradual_tolerance
+    if big.sum() < 4:
+        return None
+    beta = (inside[:, big] - A[big]) / diff[big]  # per-block progress
+    back = np.maximum(0.0, -np.diff(beta, axis=0)).sum(axis=0)
+    if float(np.median(back)) > 0.25:
+        return None  # blocks wander: motion, not a blend
+    s = a + 1 + int(np.argmax(alpha > 0.1)) if (alpha > 0.1).any() else b
+    e = a + 1 + int(np.argmax(alpha >= 0.9)) if (alpha >= 0.9).any() else b
+    if e - s < 2:
+        return None
+    mid = np.clip(beta[min(len(beta) - 1, max(0, (s + e) // 2 - a - 1))], -0.5, 1.5)
+    kind = "wipe" if float(np.std(mid)) > 0.3 else "dissolve"
+    return s, e, kind, between
+
+
+def _graduals(g: np.ndarray, cfg: ShotDetectorConfig, blocked: np.ndarray) -> list[Transition]:
+    """Dissolves and wipes: isolated windows whose inside lies between its ends, block by block."""
+    n = g.shape[0]
+    gf = g.astype(np.float32)
+    cands: list[tuple[float, int, int, str]] = []  # (score, start, end, kind)
+    for L in cfg.gradual_scales:
+        if L >= n:
+            continue
+        chord = _dist(gf[:-L], gf[L:])  # chord[a] = change from frame a to a+L
+        share = _changed(gf[:-L], gf[L:], cfg.block_change)
+        # Isolation: the change across the window must stand out from the change over windows
+        # of the same length just before and after it (steady motion changes as much).
+        m = chord.size
+        before = np.zeros(m, np.float32)
+        after = np.zeros(m, np.float32)
+        before[L:] = chord[: m - L]
+        after[: m - L] = chord[L:]
+        ok = np.flatnonzero((chord >= cfg.gradual_min) & (share > cfg.cut_fraction)
+                            & (chord >= cfg.gradual_isolation * np.maximum(before, after)))
+        for a in ok.tolist():
+            b = a + L
+            if blocked[a : b + 1].any():
+                continue
+            found = _gradual_window(gf, a, b, cfg)
+            if found is not None:
+                s, e, kind, between = found
+                cands.append((float(chord[a]) * between, s, e, kind))
+    cands.sort(key=lambda c: -c[0])
+    taken = np.zeros(n + 1, bool)
+    out: list[Transition] = []
+    for score, s, e, kind in cands:
+        if taken[max(0, s - 2) : e + 3].any():
+            continue
+        taken[s:e] = True
+        out.append(Transition(s, kind, e - s, score))  # type: ignore[arg-type]
+    return out
+
+
+def _detect_range(g: np.ndarray, cfg: ShotDetectorConfig) -> list[Transition]:
+    n = g.shape[0]
+    trans: list[Transition] = []
+    blocked = np.zeros(n + 1, bool)
+    for s, e, at_start, at_end in _fades(g, cfg):
+        blocked[max(0, s - 1) : min(n, e + 1)] = True
+        if not at_start and not at_end and s > 0:
+            trans.append(Transition(s, "fade", e - s, 255.0))
+        elif at_start and not at_end:
+            trans.append(Transition(0, "fade", e, 255.0))  # fade-in from black at the start
+    for c in _cuts(g, cfg):
+        if not blocked[max(0, c.frame - 2) : c.frame + 3].any():
+            trans.append(c)
+    for c in _graduals(g, cfg, blocked):
+        trans.append(c)
+        blocked[c.frame : c.frame + c.length] = True
+    # A gradual transition found around a cut is the cut seen through a wide window: keep one.
+    trans.sort(key=lambda t: (t.frame, t.kind != "cut"))
+    out: list[Transition] = []
+    for t in trans:
+        if out and t.frame - out[-1].frame < cfg.min_shot_frames and t.frame != 0:
+            if t.strength > out[-1].strength and out[-1].frame != 0:
+                out[-1] = t
+            continue
+        out.append(t)
+    return out
+
+
+def detect_transitions(grids: np.ndarray, cfg: ShotDetectorConfig | None = None) -> list[Transition]:
+    """All transitions of a video from its analysis grids, processed in overlapping chunks.
+
+    Chunks keep memory flat for long videos; a decision depends on at most ``cfg.context`` frames
+    either side, so each chunk's core gives the same answer as the whole array would.
+    """
+    cfg = cfg or ShotDetectorConfig()
+    n = grids.shape[0]
+    ctx = cfg.context
+    out: list[Transition] = []
+    start = 0
+    while start < n:
+        stop = min(n, start + cfg.chunk_frames)
+        lo, hi = max(0, start - ctx), min(n, stop + ctx)
+        for t in _detect_range(grids[lo:hi], cfg):
+            f = t.frame + lo
+            if start <= f < stop and not (f == lo and lo > 0):
+                out.append(Transition(f, t.kind, t.length, t.strength))
+        start = stop
+    # Chunk borders can leave two boundaries closer than a shot: keep the earlier.
+    dedup: list[Transition] = []
+    for t in out:
+        if dedup and t.frame - dedup[-1].frame < cfg.min_shot_frames:
+            continue
+        dedup.append(t)
+    return dedup
+
+
+def shots_from_transitions(info: VideoInfo, transitions: list[Transition]) -> list[Shot]:
+    """Partition the video's frames into shots; a shot starts at each transition's first frame."""
+    n = info.frames
+    starts: list[tuple[int, TransitionKind | None, int]] = [(0, None, 0)]
+    for t in transitions:
+        if t.frame == 0:
+            starts[0] = (0, t.kind, t.length)
+        elif 0 < t.frame < n:
+            starts.append((t.frame, t.kind, t.length))
+    shots: list[Shot] = []
+    for i, (s, kind, length) in enumerate(starts):
+        e = starts[i + 1][0] if i + 1 < len(starts) else n
+        shots.append(Shot(index=i, start_frame=s, end_frame=e, start_s=info.time_of(s),
+                          end_s=info.time_of(e), transition_in=kind,
+                          transition_frames=min(length, e - s)))
+    return shots

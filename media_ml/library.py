@@ -1,0 +1,422 @@
+"""The on-disk library: SQLite catalog and thumbnails. The driver is its only writer.
+
+Layout: ``DIR/catalog.sqlite`` (WAL), ``DIR/thumbs/<content-hash>/<frame>.jpg``. A video is
+committed in one transaction; thumbnails are written first under names derived from the content
+hash, so a crash before the commit leaves only unreferenced files that the next run overwrites.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from media_ml.errors import LibraryError, UsageError
+from media_ml.types import VideoResult
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS videos (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        content_hash TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        duration_s REAL NOT NULL,
+        fps REAL NOT NULL,
+        frames INTEGER NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        rotation INTEGER NOT NULL,
+        codec TEXT NOT NULL,
+        start_time_s REAL NOT NULL,
+        vfr INTEGER NOT NULL,
+        model TEXT,
+        damage TEXT NOT NULL DEFAULT '[]',
+        ingested_at REAL NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS shots (
+        video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        start_frame INTEGER NOT NULL,
+        end_frame INTEGER NOT NULL,
+        start_s REAL NOT NULL,
+        end_s REAL NOT NULL,
+        transition_in TEXT,
+        transition_frames INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (video_id, idx)
+    )""",
+    """CREATE TABLE IF NOT EXISTS keyframes (
+        id INTEGER PRIMARY KEY,
+        video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+        shot_index INTEGER NOT NULL,
+        frame INTEGER NOT NULL,
+        time_s REAL NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        brightness REAL, exposure REAL, contrast REAL, colourfulness REAL, sharpness REAL,
+        faces INTEGER, face_area REAL, composition REAL, black INTEGER,
+        signals TEXT NOT NULL,
+        face_boxes TEXT NOT NULL,
+        thumbnail TEXT NOT NULL,
+        UNIQUE (video_id, frame)
+    )""",
+    "CREATE INDEX IF NOT EXISTS keyframes_video ON keyframes(video_id, shot_index)",
+    """CREATE TABLE IF NOT EXISTS failures (
+        path TEXT PRIMARY KEY, content_hash TEXT, error TEXT NOT NULL, failed_at REAL NOT NULL
+    )""",
+]
+
+
+@dataclass(frozen=True)
+class VideoRow:
+    """A video as the catalog holds it (``media-ml videos``)."""
+
+    id: int
+    path: str
+    content_hash: str
+    duration_s: float
+    fps: float
+    frames: int
+    width: int
+    height: int
+    shots: int
+    keyframes: int
+    model: str | None
+    damage: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "path": self.path, "content_hash": self.content_hash,
+            "duration_s": round(self.duration_s, 6), "fps": round(self.fps, 6),
+            "frames": self.frames, "width": self.width, "height": self.height,
+            "shots": self.shots, "keyframes": self.keyframes, "model": self.model,
+            "damage": list(self.damage),
+        }
+
+
+class Catalog:
+    """SQLite catalog. Open one per process; writes happen in ``commit_video``."""
+
+    def __init__(self, root: str | Path, create: bool = True) -> None:
+        self.root = Path(root)
+        db = self.root / "catalog.sqlite"
+        if not create and not db.exists():
+            raise LibraryError(f"{self.root}: not a media-ml library (no catalog.sqlite)")
+        if self.root.exists() and not self.root.is_dir():
+            raise LibraryError(f"{self.root}: exists and is not a directory")
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "thumbs").mkdir(exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(db, timeout=30, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise LibraryError(f"{db}: cannot open catalog: {e}") from e
+
+    def _migrate(self) -> None:
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _SCHEMA:
+                cur.execute(stmt)
+            row = cur.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                cur.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise LibraryError(
+                    f"{self.root}: library schema {row[0]} is newer than this media-ml "
+                    f"({SCHEMA_VERSION}); upgrade media-ml")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def lookup(self, path: str) -> tuple[int, str, str] | None:
+        """``(id, content_hash, settings)`` of the video at ``path``, if committed."""
+        row = self.conn.execute(
+            "SELECT id, content_hash, settings FROM videos WHERE path=?", (path,)).fetchone()
+        return (int(row[0]), str(row[1]), str(row[2])) if row else None
+
+    def videos(self) -> list[VideoRow]:
+        rows = self.conn.execute(
+            """SELECT v.id, v.path, v.content_hash, v.duration_s, v.fps, v.frames, v.width,
+                      v.height, v.model, v.damage,
+                      (SELECT COUNT(*) FROM shots s WHERE s.video_id = v.id),
+                      (SELECT COUNT(*) FROM keyframes k WHERE k.video_id = v.id)
+               FROM videos v ORDER BY v.id""").fetchall()
+        return [VideoRow(id=r[0], path=r[1], content_hash=r[2], duration_s=r[3], fps=r[4],
+                         frames=r[5], width=r[6], height=r[7], model=r[8],
+                         damage=tuple(json.loads(r[9])), shots=r[10], keyframes=r[11])
+                for r in rows]
+
+    def shots(self, video_id: int) -> list[dict[str, Any]]:
+        cur = self.conn.execute(
+            """SELECT idx, start_frame, end_frame, start_s, end_s, transition_in,
+                      transition_frames FROM shots WHERE video_id=? ORDER BY idx""", (video_id,))
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def keyframes(self, video_id: int | None = None) -> list[dict[str, Any]]:
+        sql = """SELECT id, video_id, shot_index, frame, time_s, width, height, signals,
+                        face_boxes, thumbnail FROM keyframes"""
+        args: Sequence[Any] = ()
+        if video_id is not None:
+            sql += " WHERE video_id=?"
+            args = (video_id,)
+        cur = self.conn.execute(sql + " ORDER BY video_id, frame", args)
+        cols = [c[0] for c in cur.description]
+        out = []
+        for r in cur.fetchall():
+            d = dict(zip(cols, r, strict=True))
+            d["signals"] = json.loads(d["signals"])
+            d["face_boxes"] = json.loads(d["face_boxes"])
+            d["thumbnail"] = str(self.root / d["thumbnail"])
+            out.append(d)
+        return out
+
+    def failures(self) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in
+                self.conn.execute("SELECT path, error FROM failures ORDER BY path")]
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def commit_video(self, result: VideoResult, settings: str, model: str | None = None) -> int:
+        """Write a video and everything of it in one transaction, replacing an older version."""
+        info = result.info
+        thumb_dir = self.root / "thumbs" / result.content_hash
+        thumb_dir.mkdir(parents=True, exist_ok=True)
+        rel: dict[int, str] = {}
+        for kf in result.keyframes:
+            name = f"{kf.frame:08d}.jpg"
+            tmp = thumb_dir / f".{name}.tmp"
+            tmp.write_bytes(kf.thumbnail)
+            os.replace(tmp, thumb_dir / name)
+            rel[kf.frame] = f"thumbs/{result.content_hash}/{name}"
+        old = self.lookup(result.path)
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            if old is not None:
+                cur.execute("DELETE FROM videos WHERE id=?", (old[0],))
+            cur.execute(
+                """INSERT INTO videos (path, content_hash, settings, size_bytes, duration_s, fps,
+                   frames, width, height, rotation, codec, start_time_s, vfr, model, damage,
+                   ingested_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                (result.path, result.content_hash, settings, _size(result.path), info.duration_s,
+                 info.fps, info.frames, info.width, info.height, info.rotation, info.codec,
+                 info.start_time_s, int(info.vfr), model, json.dumps(list(result.damage)),
+                 time.time()))
+            vid = int(cur.lastrowid or 0)
+            cur.executemany(
+                """INSERT INTO shots VALUES (?,?,?,?,?,?,?,?)""",
+                [(vid, s.index, s.start_frame, s.end_frame, s.start_s, s.end_s, s.transition_in,
+                  s.transition_frames) for s in result.shots])
+            cur.executemany(
+                """INSERT INTO keyframes (video_id, shot_index, frame, time_s, width, height,
+                   brightness, exposure, contrast, colourfulness, sharpness, faces, face_area,
+                   composition, black, signals, face_boxes, thumbnail)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                [(vid, k.shot_index, k.frame, k.time_s, k.width, k.height, k.signals.brightness,
+                  k.signals.exposure, k.signals.contrast, k.signals.colourfulness,
+                  k.signals.sharpness, k.signals.faces, k.signals.face_area,
+                  k.signals.composition, int(k.signals.black), json.dumps(k.signals.as_json()),
+                  json.dumps([f.__dict__ for f in k.face_boxes]), rel[k.frame])
+                 for k in result.keyframes])
+            cur.execute("DELETE FROM failures WHERE path=?", (result.path,))
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        if old is not None and old[1] != result.content_hash:
+            shutil.rmtree(self.root / "thumbs" / old[1], ignore_errors=True)
+        return vid
+
+    def record_failure(self, path: str, error: str, content_hash: str | None = None) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO failures VALUES (?,?,?,?)",
+                          (path, content_hash, error, time.time()))
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def expand_paths(paths: Iterable[str | Path], suffixes: frozenset[str] | None = None) -> list[str]:
+    """Files named, and files inside folders named (recursively), as absolute paths, sorted.
+
+    Folders contribute files with a video-like suffix; files named explicitly are always taken.
+    """
+    suffixes = suffixes or VIDEO_SUFFIXES
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(str(f.resolve()) for f in sorted(path.rglob("*"))
+                       if f.is_file() and f.suffix.lower() in suffixes)
+        elif path.exists() or path.is_symlink():
+            out.append(str(path.resolve()))
+        else:
+            raise UsageError(f"{path}: no such file or directory")
+    seen: set[str] = set()
+    return [p for p in out if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
+
+
+VIDEO_SUFFIXES = frozenset({
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts",
+    ".wmv", ".flv", ".ogv", ".3gp", ".mxf", ".y4m", ".h264", ".264", ".hevc", ".vob",
+})
+
+ProgressFn = Callable[[int], None]
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did, file by file (``media-ml ingest --json``)."""
+
+    ingested: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+    failed: list[dict[str, Any]]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ingested": self.ingested, "skipped": self.skipped, "failed": self.failed}
+
+
+class Library:
+    """A media-ml library directory: ingest videos into it and read what it holds.
+
+    >>> lib = Library("lib")                                  # doctest: +SKIP
+    >>> report = lib.ingest(["sample_media/generated"])      # doctest: +SKIP
+    >>> [v.shots for v in lib.videos()]                       # doctest: +SKIP
+    """
+
+    def __init__(self, root: str | Path, create: bool = True) -> None:
+        self.root = Path(root)
+        self.catalog = Catalog(self.root, create=create)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def videos(self) -> list[VideoRow]:
+        return self.catalog.videos()
+
+    def shots(self, video_id: int) -> list[dict[str, Any]]:
+        return self.catalog.shots(video_id)
+
+    def keyframes(self, video_id: int | None = None) -> list[dict[str, Any]]:
+        return self.catalog.keyframes(video_id)
+
+    def ingest(
+        self, paths: Iterable[str | Path], *, scheduler: str | None = None,
+        workers: int | None = None, settings: Any = None, client: Any = None,
+        progress: bool = True,
+    ) -> IngestReport:
+        """Ingest videos (files or folders) on a Dask cluster; commit each video whole.
+
+        Unchanged files (same content hash and settings) are skipped; a file that fails is
+        reported with the reason and nothing of it is written; the others are committed.
+        """
+        import contextlib
+
+        from media_ml.pipeline import IngestSettings
+        from media_ml.workers.cluster import dask_client
+
+        files = expand_paths(paths)
+        settings = settings or IngestSettings()
+        report = IngestReport([], [], [])
+        if not files:
+            return report
+        known = {p: self.catalog.lookup(p) for p in files}
+        ctx = contextlib.nullcontext(client) if client is not None else dask_client(
+            scheduler, workers)
+        with ctx as c:
+            self._run(files, known, c, settings, report, progress)
+        return report
+
+    def _run(self, files: list[str], known: dict[str, Any], client: Any, settings: Any,
+             report: IngestReport, progress: bool) -> None:
+        import concurrent.futures as cf
+
+        from tqdm import tqdm
+
+        from media_ml.pipeline import analyse_video, error_message
+        from media_ml.workers import tasks
+
+        fingerprint = settings.fingerprint()
+        bar = tqdm(total=0, unit="frame", unit_scale=True, disable=not progress,
+                   desc="ingest", dynamic_ncols=True)
+        files_bar = tqdm(total=len(files), unit="video", disable=not progress, desc="videos",
+                         dynamic_ncols=True)
+
+        def one(path: str, probe_future: Any) -> tuple[str, Any]:
+            info, digest = probe_future.result()
+            old = known.get(path)
+            if old is not None and old[1] == digest and old[2] == fingerprint:
+                return "skipped", {"path": path, "id": old[0], "content_hash": digest,
+                                   "reason": "unchanged"}
+            bar.total += info.frames
+            bar.refresh()
+            return "done", analyse_video(path, client, settings, bar.update, (info, digest))
+
+        probes = {p: client.submit(tasks.probe_task, p, pure=False) for p in files}
+        threads = min(len(files), 8)
+        with cf.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ingest") as pool:
+            pending = {pool.submit(one, p, f): p for p, f in probes.items()}
+            for fut in cf.as_completed(pending):
+                path = pending[fut]
+                files_bar.update(1)
+                try:
+                    status, value = fut.result()
+                except Exception as e:  # noqa: BLE001 - every failure is reported per file
+                    msg = error_message(path, e)
+                    log.error("failed: %s", msg)
+                    report.failed.append({"path": path, "error": msg})
+                    self.catalog.record_failure(path, msg)
+                    continue
+                if status == "skipped":
+                    report.skipped.append(value)
+                    continue
+                vid = self.catalog.commit_video(value, fingerprint)
+                entry = {"path": path, "id": vid, "content_hash": value.content_hash,
+                         "shots": len(value.shots), "keyframes": len(value.keyframes),
+                         "duration_s": round(value.info.duration_s, 3)}
+                if value.damage:
+                    entry["damage"] = list(value.damage)
+                    log.warning("%s: ingested with damage: %s", path, "; ".join(value.damage))
+                report.ingested.append(entry)
+        bar.close()
+        files_bar.close()
+        for lst in (report.ingested, report.skipped, report.failed):
+            lst.sort(key=lambda d: d["path"])

@@ -1,0 +1,137 @@
+"""Ingest: probe → plan segments → map on workers → stitch seams → pick keyframes → commit.
+
+The driver runs this file; workers run ``workers.tasks``. Tasks receive paths, time ranges and
+frame lists, never frames. A video's results are committed by the caller in one transaction.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from media_ml.errors import DecodeError, MediaMLError, VideoOpenError
+from media_ml.extractors import video
+from media_ml.extractors.keyframes import KeyframeConfig, plan_candidates
+from media_ml.extractors.shots import ShotDetectorConfig, detect_transitions, shots_from_transitions
+from media_ml.types import Shot, VideoInfo, VideoResult
+from media_ml.workers import tasks
+
+log = logging.getLogger(__name__)
+
+
+class Executor(Protocol):
+    """What the pipeline needs of a Dask client (or of ``InlineExecutor``)."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
+
+
+class InlineExecutor:
+    """Runs each task at once in this process: for small jobs and the ``shots`` command."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        kwargs.pop("pure", None)
+        kwargs.pop("key", None)
+        fut: cf.Future[Any] = cf.Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as e:  # noqa: BLE001 - delivered through the future like Dask does
+            fut.set_exception(e)
+        return fut
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Everything that changes what ingest computes; its ``fingerprint`` decides re-ingest."""
+
+    segment_s: float = 60.0
+    detector: ShotDetectorConfig = field(default_factory=ShotDetectorConfig)
+    keyframes: KeyframeConfig = field(default_factory=KeyframeConfig)
+    decoder_threads: int = 1
+    candidates_per_task: int = 48
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        # Only what changes results: segmenting and threads do not.
+        text = repr((self.detector, self.keyframes))
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def analyse_shots(
+    info: VideoInfo, executor: Executor, settings: IngestSettings,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[list[Shot], np.ndarray, list[str]]:
+    """Shots of a probed video: segment features on workers, detection on the stitched grids."""
+    segments = video.plan_segments(info, settings.segment_s)
+    futures = [executor.submit(tasks.segment_features, s, settings.decoder_threads, pure=False)
+               for s in segments]
+    grids = np.zeros((info.frames, video.GRID_SIZE), np.uint8)
+    missing: list[int] = []
+    damage: list[str] = []
+    for fut in futures:
+        feat = fut.result()
+        grids[feat.own_start:feat.own_end] = feat.grids
+        missing.extend(feat.missing)
+        damage.extend(feat.damage)
+        if on_progress:
+            on_progress(feat.own_end - feat.own_start)
+    if missing:
+        if len(missing) == info.frames:
+            raise DecodeError(info.path, "no frame could be decoded")
+        damage.insert(0, _describe_missing(info, missing))
+    transitions = detect_transitions(grids, settings.detector)
+    return shots_from_transitions(info, transitions), grids, damage
+
+
+def _describe_missing(info: VideoInfo, missing: list[int]) -> str:
+    spans: list[tuple[int, int]] = []
+    for f in sorted(missing):
+        if spans and f == spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], f)
+        else:
+            spans.append((f, f))
+    text = ", ".join(f"{info.time_of(a):.2f}-{info.time_of(b + 1):.2f}s" for a, b in spans[:5])
+    more = f" and {len(spans) - 5} more spans" if len(spans) > 5 else ""
+    return f"{len(missing)} of {info.frames} frames could not be decoded ({text}{more})"
+
+
+def analyse_video(
+    path: str, executor: Executor, settings: IngestSettings,
+    on_progress: Callable[[int], None] | None = None,
+    probed: tuple[VideoInfo, str] | None = None,
+) -> VideoResult:
+    """Everything ingest computes for one video (nothing is written)."""
+    info, digest = probed or executor.submit(tasks.probe_task, path, pure=False).result()
+    shots, grids, damage = analyse_shots(info, executor, settings, on_progress)
+    candidates = plan_candidates(shots, grids, info.fps, settings.keyframes)
+    requests = tasks.frame_requests(info, candidates)
+    ref = tasks.VideoRef(info.path, info.rotation, info.width, info.height)
+    # Chunk by whole shots so each (shot, slot) competition happens inside one task.
+    chunks: list[list[tasks.FrameRequest]] = []
+    for r in requests:
+        if (not chunks or len(chunks[-1]) >= settings.candidates_per_task
+                and chunks[-1][-1].shot_index != r.shot_index):
+            chunks.append([])
+        chunks[-1].append(r)
+    futures = [executor.submit(tasks.keyframe_task, ref, c, settings.keyframes,
+                               settings.decoder_threads, pure=False) for c in chunks]
+    keyframes = [k for fut in futures for k in fut.result()]
+    if not keyframes and shots:
+        raise DecodeError(path, "no keyframe could be decoded")
+    damage.extend(info.notes)
+    return VideoResult(path=info.path, content_hash=digest, info=info, shots=tuple(shots),
+                       keyframes=tuple(keyframes), damage=tuple(damage))
+
+
+def error_message(path: str, exc: BaseException) -> str:
+    """One line naming the file and the reason, for the failure report."""
+    if isinstance(exc, VideoOpenError | DecodeError):
+        return str(exc)
+    if isinstance(exc, MediaMLError):
+        return f"{path}: {exc}"
+    return f"{path}: {type(exc).__name__}: {exc}"

@@ -1,0 +1,1 @@
+"""How work is spread: a Dask client and the task functions workers run."""

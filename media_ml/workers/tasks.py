@@ -1,0 +1,122 @@
+"""Task functions the Dask workers run. They take paths, time ranges and frame lists and return
+small picklable results; decoded frames never leave the worker."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from media_ml.extractors import video
+from media_ml.extractors.keyframes import Candidate, KeyframeConfig, candidate_score
+from media_ml.extractors.signals import compute_signals, detect_faces, encode_jpeg, sharpness
+from media_ml.types import Face, Keyframe, Segment, SegmentFeatures, VideoInfo
+
+log = logging.getLogger(__name__)
+
+_HASH_CHUNK = 1 << 20
+
+
+def content_hash(path: str | Path) -> str:
+    """BLAKE2b of the file's bytes (hex, 32 chars): the identity of a video's content."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def probe_task(path: str) -> tuple[VideoInfo, str]:
+    """Probe a video and hash its content."""
+    info = video.probe(path)
+    return info, content_hash(path)
+
+
+def segment_features(segment: Segment, threads: int = 1) -> SegmentFeatures:
+    """Decode a segment and return the analysis grid of each frame it owns."""
+    n = segment.own_end - segment.own_start
+    grids = np.zeros((n, video.GRID_SIZE), np.uint8)
+    seen = np.zeros(n, bool)
+    corrupt = 0
+    for idx, frame in video.iter_segment_frames(segment, threads=threads):
+        if idx < segment.own_start:
+            continue  # warm-up frame
+        k = idx - segment.own_start
+        grids[k] = video.analysis_grid(frame)
+        seen[k] = True
+        corrupt += bool(getattr(frame, "is_corrupt", False))
+    missing = np.flatnonzero(~seen)
+    if missing.size and seen.any():
+        # Carry the last good grid over gaps so a gap is not mistaken for a cut.
+        first = int(np.flatnonzero(seen)[0])
+        for k in range(n):
+            if not seen[k]:
+                grids[k] = grids[k - 1] if k > 0 else grids[first]
+    damage: list[str] = []
+    if corrupt:
+        damage.append(f"{corrupt} frames decoded with errors")
+    return SegmentFeatures(
+        index=segment.index, own_start=segment.own_start, own_end=segment.own_end, grids=grids,
+        missing=tuple(int(segment.own_start + m) for m in missing), damage=tuple(damage),
+    )
+
+
+@dataclass(frozen=True)
+class FrameRequest:
+    """A candidate frame and where to decode it from (see ``video.frame_targets``)."""
+
+    frame: int
+    pts: int
+    seek_pts: int | None
+    time_s: float
+    shot_index: int
+    slot: int
+
+
+@dataclass(frozen=True)
+class VideoRef:
+    """What a worker needs to know of a video to decode frames of it: no timeline arrays."""
+
+    path: str
+    rotation: int
+    width: int
+    height: int
+
+
+def frame_requests(info: VideoInfo, candidates: list[Candidate]) -> list[FrameRequest]:
+    by_frame = {c.frame: c for c in candidates}
+    return [FrameRequest(f, pts, seek, info.time_of(f), by_frame[f].shot_index, by_frame[f].slot)
+            for f, pts, seek in video.frame_targets(info, list(by_frame))]
+
+
+def keyframe_task(
+    ref: VideoRef, requests: list[FrameRequest], cfg: KeyframeConfig, threads: int = 1,
+) -> list[Keyframe]:
+    """Decode candidate frames, keep the best of each (shot, slot) and compute its signals."""
+    by_frame = {r.frame: r for r in requests}
+    targets = [(r.frame, r.pts, r.seek_pts) for r in requests]
+    best: dict[tuple[int, int], tuple[float, int, np.ndarray]] = {}
+    for idx, frame in video.iter_frames_at(ref.path, targets, threads=threads):
+        r = by_frame[idx]
+        rgb = video.frame_to_rgb(frame, ref.rotation, max_side=cfg.analysis_side)
+        mean = float(rgb.mean()) / 255.0
+        score = candidate_score(sharpness(rgb), mean, mean < 0.03)
+        key = (r.shot_index, r.slot)
+        if key not in best or score > best[key][0]:
+            best[key] = (score, idx, rgb)
+    out: list[Keyframe] = []
+    for (shot_index, _slot), (_score, idx, rgb) in sorted(best.items(), key=lambda kv: kv[1][1]):
+        faces = detect_faces(rgb)
+        sig = compute_signals(rgb, faces)
+        scale = ref.width / rgb.shape[1]
+        boxes = tuple(Face(int(f.x * scale), int(f.y * scale), int(f.w * scale),
+                           int(f.h * scale)) for f in faces)
+        out.append(Keyframe(
+            shot_index=shot_index, frame=idx, time_s=by_frame[idx].time_s, width=ref.width,
+            height=ref.height, signals=sig, face_boxes=boxes,
+            thumbnail=encode_jpeg(rgb, cfg.thumbnail_side),
+        ))
+    return out
