@@ -715,7 +715,7 @@ def plan_distractors() -> Plan:
         .shot("rocket", 72, caption(30, "LIVE  Falcon 9 launch - Cape Canaveral")).cut()
         .shot("astronaut", 48, flash(24, 3)).cut()
         .shot("hubble_deep_field", 64, flash(10, 2), shake(30, 20, 8.0)).cut()
-        .shot("retina", 56, pan(14, 24, -28.0))
+        .shot("immunohistochemistry", 56, pan(14, 24, -28.0))
     )
 
 

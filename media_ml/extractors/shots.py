@@ -230,8 +230,9 @@ def _graduals(g: np.ndarray, cfg: ShotDetectorConfig, blocked: np.ndarray) -> li
         m = chord.size
         before = np.zeros(m, np.float32)
         after = np.zeros(m, np.float32)
-        before[L:] = chord[: m - L]
-        after[: m - L] = chord[L:]
+        if m > L:
+            before[L:] = chord[: m - L]
+            after[: m - L] = chord[L:]
         ok = np.flatnonzero((chord >= cfg.gradual_min) & (share > cfg.cut_fraction)
                             & (chord >= cfg.gradual_isolation * np.maximum(before, after)))
         for a in ok.tolist():

@@ -23,6 +23,8 @@ def dask_client(
     ``LocalCluster`` of ``workers`` processes (default: one per core) with
     ``threads_per_worker`` threads each, and shut it down afterwards.
     """
+    # Quiet the scheduler's and workers' INFO chatter unless the user configured logging.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     from distributed import Client, LocalCluster
 
     if workers is not None and workers < 1:

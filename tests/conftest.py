@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "sample_media"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from media import cut_clip_frames, write_video  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def samples_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The short sample clips with ground truth (built once per session, or reused if built)."""
+    import make_samples
+
+    built = ROOT / "sample_media" / "generated"
+    names = ("cuts", "gradual", "distractors", "mixed", "faces", "bikes")
+    if all((built / f"{n}.mp4").exists() and (built / f"{n}.json").exists() for n in names):
+        return built
+    out = tmp_path_factory.mktemp("samples")
+    make_samples.build_all(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cuts_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[int]]:
+    """A 6-shot 320×180 H.264 clip with hard cuts and short GOPs (many keyframes)."""
+    frames, cuts = cut_clip_frames([30, 22, 40, 18, 35, 25], (320, 180))
+    path = tmp_path_factory.mktemp("clips") / "six_shots.mp4"
+    write_video(path, frames, fps=25, gop=10)
+    return path, cuts

@@ -1,0 +1,140 @@
+"""Probing and segmented decoding with PyAV (real files written by the tests)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from media import cut_clip_frames, write_video
+
+from media_ml.errors import VideoOpenError
+from media_ml.extractors import video
+from media_ml.extractors.shots import detect_transitions
+from media_ml.pipeline import InlineExecutor, IngestSettings, analyse_shots
+
+
+def test_probe_reports_frames_fps_and_keyframes(cuts_clip: tuple[Path, list[int]]) -> None:
+    path, _ = cuts_clip
+    info = video.probe(path)
+    assert info.frames == 170
+    assert info.fps == pytest.approx(25.0)
+    assert info.duration_s == pytest.approx(170 / 25, abs=1e-6)
+    assert (info.width, info.height) == (320, 180)
+    assert not info.vfr
+    assert info.keyframes[0] == 0 and info.keyframes.size >= 10  # gop=10
+
+
+def test_segments_cover_the_timeline_once_and_start_at_keyframes(
+    cuts_clip: tuple[Path, list[int]],
+) -> None:
+    info = video.probe(cuts_clip[0])
+    segs = video.plan_segments(info, segment_s=0.5)
+    assert len(segs) > 5
+    assert segs[0].own_start == 0 and segs[-1].own_end == info.frames
+    for a, b in zip(segs, segs[1:], strict=False):
+        assert a.own_end == b.own_start
+    assert all(s.first_frame in set(info.keyframes.tolist()) for s in segs)
+
+
+def test_segmented_decoding_yields_the_same_frames_as_one_pass(
+    cuts_clip: tuple[Path, list[int]],
+) -> None:
+    info = video.probe(cuts_clip[0])
+    whole = video.plan_segments(info, segment_s=1000)
+    assert len(whole) == 1
+    one = {i: video.analysis_grid(f) for i, f in video.iter_segment_frames(whole[0])}
+    parts: dict[int, np.ndarray] = {}
+    for seg in video.plan_segments(info, segment_s=0.4):
+        for i, f in video.iter_segment_frames(seg):
+            if seg.own_start <= i < seg.own_end:
+                assert i not in parts
+                parts[i] = video.analysis_grid(f)
+    assert sorted(parts) == sorted(one) == list(range(info.frames))
+    assert all(np.array_equal(parts[i], one[i]) for i in one)
+
+
+def test_many_segments_give_the_same_shots_as_one_pass(cuts_clip: tuple[Path, list[int]]) -> None:
+    info = video.probe(cuts_clip[0])
+    one, _, _ = analyse_shots(info, InlineExecutor(), IngestSettings(segment_s=1000))
+    many, _, _ = analyse_shots(info, InlineExecutor(), IngestSettings(segment_s=0.4))
+    assert len(video.plan_segments(info, 0.4)) > 5
+    assert one == many
+    assert [s.start_frame for s in one[1:]] == cuts_clip[1]
+
+
+def test_variable_frame_rate_times_come_from_timestamps(tmp_path: Path) -> None:
+    frames, cuts = cut_clip_frames([20, 20, 20], (160, 96))
+    # Irregular timing: 40 ms, then 80 ms per frame after frame 25.
+    pts = [i * 40 if i < 25 else 25 * 40 + (i - 25) * 80 for i in range(len(frames))]
+    path = write_video(tmp_path / "vfr.mkv", frames, pts=pts, time_base=Fraction(1, 1000))
+    info = video.probe(path)
+    assert info.vfr
+    shots, _, _ = analyse_shots(info, InlineExecutor(), IngestSettings())
+    assert [s.start_frame for s in shots[1:]] == cuts
+    assert [round(s.start_s, 3) for s in shots[1:]] == [pts[c] / 1000 for c in cuts]
+
+
+def test_nonzero_start_time_gives_times_from_the_first_frame(tmp_path: Path) -> None:
+    frames, cuts = cut_clip_frames([25, 25], (160, 96))
+    # Timestamps start 5 s in, as in a clip cut out of a broadcast stream.
+    path = write_video(tmp_path / "offset.ts", frames, pts=[125 + i for i in range(50)],
+                       time_base=Fraction(1, 25))
+    info = video.probe(path)
+    assert info.start_time_s > 1.0
+    shots, _, _ = analyse_shots(info, InlineExecutor(), IngestSettings())
+    assert shots[0].start_s == 0.0
+    assert shots[1].start_frame == cuts[0]
+    assert shots[1].start_s == pytest.approx(cuts[0] / 25, abs=1e-3)
+
+
+def test_rotation_metadata_gives_display_orientation(tmp_path: Path) -> None:
+    frames, _ = cut_clip_frames([10], (160, 96))
+    path = write_video(tmp_path / "rot.mp4", frames, rotation=90)
+    info = video.probe(path)
+    assert info.rotation in (90, 270)
+    assert (info.width, info.height) == (96, 160)
+    seg = video.plan_segments(info)[0]
+    _, frame = next(video.iter_segment_frames(seg))
+    assert video.frame_to_rgb(frame, info.rotation).shape[:2] == (160, 96)
+
+
+@pytest.mark.parametrize("codec,pix_fmt", [("libx264", "yuv444p"), ("ffv1", "yuv420p10le"),
+                                           ("ffv1", "bgr0")])
+def test_odd_sizes_and_other_pixel_formats_are_analysed(
+    tmp_path: Path, codec: str, pix_fmt: str
+) -> None:
+    frames, cuts = cut_clip_frames([15, 15], (161, 91))
+    frames = [f[:91, :161] for f in frames]
+    path = write_video(tmp_path / f"odd_{pix_fmt}.mkv", frames, codec=codec, pix_fmt=pix_fmt)
+    info = video.probe(path)
+    assert (info.width, info.height) == (161, 91)
+    seg = video.plan_segments(info)[0]
+    grids = np.stack([video.analysis_grid(f) for _, f in video.iter_segment_frames(seg)])
+    assert grids.shape == (30, video.GRID_SIZE)
+    assert [t.frame for t in detect_transitions(grids)] == cuts
+
+
+def test_frames_at_returns_exactly_the_requested_frames(cuts_clip: tuple[Path, list[int]]) -> None:
+    info = video.probe(cuts_clip[0])
+    seg = video.plan_segments(info, segment_s=1000)[0]
+    ref = {i: video.analysis_grid(f) for i, f in video.iter_segment_frames(seg)}
+    wanted = [0, 3, 57, 58, 120, 169]
+    got = {i: video.analysis_grid(f)
+           for i, f in video.iter_frames_at(str(cuts_clip[0]), video.frame_targets(info, wanted))}
+    assert sorted(got) == wanted
+    assert all(np.array_equal(got[i], ref[i]) for i in wanted)
+
+
+def test_opening_a_non_video_names_the_file_and_reason(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(VideoOpenError, match="empty.mp4.*empty"):
+        video.probe(empty)
+    text = tmp_path / "notes.mp4"
+    text.write_text("hello, this is not a video\n" * 50)
+    with pytest.raises(VideoOpenError, match="notes.mp4"):
+        video.probe(text)
+    with pytest.raises(VideoOpenError, match="no such file"):
+        video.probe(tmp_path / "missing.mp4")
