@@ -26,6 +26,9 @@ class VideoOpenError(MediaMLError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # picklable across Dask workers
+        return (type(self), (self.path, self.reason))
+
 
 class DecodeError(MediaMLError):
     """Decoding failed part-way through a video."""
@@ -36,6 +39,9 @@ class DecodeError(MediaMLError):
         self.at_s = at_s
         where = f" at {at_s:.2f}s" if at_s is not None else ""
         super().__init__(f"{self.path}: decode failed{where}: {reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, float | None]]:
+        return (type(self), (self.path, self.reason, self.at_s))
 
 
 class ModelLoadError(MediaMLError):

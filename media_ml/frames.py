@@ -15,7 +15,7 @@ import numpy as np
 
 from media_ml.errors import UsageError
 from media_ml.extractors import video
-from media_ml.pipeline import Executor, InlineExecutor, IngestSettings, analyse_shots
+from media_ml.pipeline import Executor, InlineExecutor, IngestSettings, analyse_shots, task_key
 
 log = logging.getLogger(__name__)
 
@@ -126,5 +126,5 @@ def export_frames(
                   tuple(targets[i:i + frames_per_task]), tuple(times[i:i + frames_per_task]), size)
         for i in range(0, len(targets), frames_per_task)
     ]
-    futures = [executor.submit(export_task, j, pure=False) for j in jobs]
+    futures = [executor.submit(export_task, j, key=task_key("export_frames")) for j in jobs]
     return [Path(p) for f in futures for p in f.result()]

@@ -371,7 +371,7 @@ class Library:
 
         from tqdm import tqdm
 
-        from media_ml.pipeline import analyse_video, error_message
+        from media_ml.pipeline import analyse_video, error_message, task_key
         from media_ml.workers import tasks
 
         fingerprint = settings.fingerprint()
@@ -381,7 +381,7 @@ class Library:
                          dynamic_ncols=True)
 
         def one(path: str, probe_future: Any) -> tuple[str, Any]:
-            info, digest = probe_future.result()
+            info, digest = tasks.unwrap(probe_future.result())
             old = known.get(path)
             if old is not None and old[1] == digest and old[2] == fingerprint:
                 return "skipped", {"path": path, "id": old[0], "content_hash": digest,
@@ -390,7 +390,8 @@ class Library:
             bar.refresh()
             return "done", analyse_video(path, client, settings, bar.update, (info, digest))
 
-        probes = {p: client.submit(tasks.probe_task, p, pure=False) for p in files}
+        probes = {p: client.submit(tasks.guarded, tasks.probe_task, p, key=task_key("probe"))
+                  for p in files}
         threads = min(len(files), 8)
         with cf.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ingest") as pool:
             pending = {pool.submit(one, p, f): p for p, f in probes.items()}

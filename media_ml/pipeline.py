@@ -30,6 +30,13 @@ class Executor(Protocol):
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
 
 
+def task_key(name: str) -> str:
+    """A unique Dask key that says what the task does (dashboards, plugins, logs)."""
+    import uuid
+
+    return f"{name}-{uuid.uuid4().hex}"
+
+
 class InlineExecutor:
     """Runs each task at once in this process: for small jobs and the ``shots`` command."""
 
@@ -68,13 +75,14 @@ def analyse_shots(
 ) -> tuple[list[Shot], np.ndarray, list[str]]:
     """Shots of a probed video: segment features on workers, detection on the stitched grids."""
     segments = video.plan_segments(info, settings.segment_s)
-    futures = [executor.submit(tasks.segment_features, s, settings.decoder_threads, pure=False)
+    futures = [executor.submit(tasks.guarded, tasks.segment_features, s,
+                               settings.decoder_threads, key=task_key("segment_features"))
                for s in segments]
     grids = np.zeros((info.frames, video.GRID_SIZE), np.uint8)
     missing: list[int] = []
     damage: list[str] = []
     for fut in futures:
-        feat = fut.result()
+        feat = tasks.unwrap(fut.result())
         grids[feat.own_start:feat.own_end] = feat.grids
         missing.extend(feat.missing)
         damage.extend(feat.damage)
@@ -106,7 +114,8 @@ def analyse_video(
     probed: tuple[VideoInfo, str] | None = None,
 ) -> VideoResult:
     """Everything ingest computes for one video (nothing is written)."""
-    info, digest = probed or executor.submit(tasks.probe_task, path, pure=False).result()
+    info, digest = probed or tasks.unwrap(
+        executor.submit(tasks.guarded, tasks.probe_task, path, key=task_key("probe")).result())
     shots, grids, damage = analyse_shots(info, executor, settings, on_progress)
     candidates = plan_candidates(shots, grids, info.fps, settings.keyframes)
     requests = tasks.frame_requests(info, candidates)
@@ -118,9 +127,10 @@ def analyse_video(
                 and chunks[-1][-1].shot_index != r.shot_index):
             chunks.append([])
         chunks[-1].append(r)
-    futures = [executor.submit(tasks.keyframe_task, ref, c, settings.keyframes,
-                               settings.decoder_threads, pure=False) for c in chunks]
-    keyframes = [k for fut in futures for k in fut.result()]
+    futures = [executor.submit(tasks.guarded, tasks.keyframe_task, ref, c, settings.keyframes,
+                               settings.decoder_threads, key=task_key("keyframes"))
+               for c in chunks]
+    keyframes = [k for fut in futures for k in tasks.unwrap(fut.result())]
     if not keyframes and shots:
         raise DecodeError(path, "no keyframe could be decoded")
     damage.extend(info.notes)

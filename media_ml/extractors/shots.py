@@ -233,7 +233,11 @@ def _graduals(g: np.ndarray, cfg: ShotDetectorConfig, blocked: np.ndarray) -> li
         if m > L:
             before[L:] = chord[: m - L]
             after[: m - L] = chord[L:]
-        ok = np.flatnonzero((chord >= cfg.gradual_min) & (share > cfg.cut_fraction)
+        known = np.zeros(m, bool)  # a neighbouring window exists on at least one side
+        if m > L:
+            known[L:] = True
+            known[: m - L] = True
+        ok = np.flatnonzero((chord >= cfg.gradual_min) & (share > cfg.cut_fraction) & known
                             & (chord >= cfg.gradual_isolation * np.maximum(before, after)))
         for a in ok.tolist():
             b = a + L

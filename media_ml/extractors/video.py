@@ -115,6 +115,11 @@ def probe(path: str | Path) -> VideoInfo:
         pix_fmt = stream.codec_context.pix_fmt or "unknown"
         start = stream.start_time
         avg_rate = stream.average_rate or stream.guessed_rate
+        declared = None
+        if stream.duration is not None:
+            declared = float(stream.duration * tb)
+        elif container.duration is not None:
+            declared = container.duration / 1_000_000
     finally:
         container.close()
 
@@ -136,6 +141,9 @@ def probe(path: str | Path) -> VideoInfo:
     fps = float(avg_rate) if avg_rate else (pts.size / duration_s if duration_s > 0 else 0.0)
     if vfr and duration_s > 0:
         fps = pts.size / duration_s
+    if declared and declared > 1.0 and duration_s < 0.9 * declared:
+        notes.append(f"file ends early: frames found up to {duration_s:.2f}s of the "
+                     f"{declared:.2f}s the container declares (truncated?)")
     w, h = (coded_h, coded_w) if rotation % 180 else (coded_w, coded_h)
     del start  # the first frame's own pts is the reference; stream.start_time can precede it
     return VideoInfo(

@@ -44,7 +44,7 @@ def dask_client(
     n = workers or max(1, os.cpu_count() or 1)
     cluster = LocalCluster(
         n_workers=n, threads_per_worker=threads_per_worker, processes=processes,
-        dashboard_address=None, silence_logs=logging.WARNING,
+        dashboard_address=":0", silence_logs=logging.WARNING,
     )
     client = Client(cluster)
     try:

@@ -7,9 +7,11 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from media_ml.errors import MediaMLError
 from media_ml.extractors import video
 from media_ml.extractors.keyframes import Candidate, KeyframeConfig, candidate_score
 from media_ml.extractors.signals import compute_signals, detect_faces, encode_jpeg, sharpness
@@ -18,6 +20,27 @@ from media_ml.types import Face, Keyframe, Segment, SegmentFeatures, VideoInfo
 log = logging.getLogger(__name__)
 
 _HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """An expected failure (bad input) returned as a value, so workers do not log it as a crash."""
+
+    error: BaseException
+
+
+def guarded(fn: Any, *args: Any) -> Any:
+    """Run ``fn``; return media-ml errors as ``TaskFailure`` (the driver re-raises them)."""
+    try:
+        return fn(*args)
+    except MediaMLError as e:
+        return TaskFailure(e)
+
+
+def unwrap(value: Any) -> Any:
+    if isinstance(value, TaskFailure):
+        raise value.error
+    return value
 
 
 def content_hash(path: str | Path) -> str:
