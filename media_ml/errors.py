@@ -3,7 +3,7 @@
 Every error names the input it is about and the reason, so a batch can report it and go on::
 
     MediaMLError
-    ├── VideoOpenError      the file cannot be opened as a video (missing, not media, no video stream)
+    ├── VideoOpenError      the file cannot be opened as a video (missing, not media, no video)
     ├── DecodeError         the file opened but decoding failed part-way (truncated, corrupt)
     ├── ModelLoadError      embedding model weights cannot be had; says how to provide them
     ├── LibraryError        the on-disk library is unusable (wrong schema, locked, corrupt)

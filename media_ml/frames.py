@@ -15,7 +15,7 @@ import numpy as np
 
 from media_ml.errors import UsageError
 from media_ml.extractors import video
-from media_ml.pipeline import Executor, InlineExecutor, IngestSettings, analyse_shots, task_key
+from media_ml.pipeline import Executor, IngestSettings, InlineExecutor, analyse_shots, task_key
 
 log = logging.getLogger(__name__)
 

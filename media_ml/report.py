@@ -31,7 +31,7 @@ def contact_sheet(lib: Library, out: str | Path, title: str = "media-ml contact 
             parts.append(f"<p class='dim'>damaged: {html.escape('; '.join(v.damage))}</p>")
         kfs: dict[int, list[dict[str, object]]] = {}
         for k in lib.keyframes(v.id):
-            kfs.setdefault(int(k["shot_index"]), []).append(k)  # type: ignore[call-overload]
+            kfs.setdefault(int(k["shot_index"]), []).append(k)
         for shot in lib.shots(v.id):
             parts.append("<div class='shot'>")
             for k in kfs.get(int(shot["idx"]), []):

@@ -21,10 +21,12 @@ import argparse
 import hashlib
 import json
 import logging
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -571,10 +573,62 @@ def pick_codec() -> str:
         return "mpeg4"
 
 
+def to_video_frame(rgb: np.ndarray) -> av.VideoFrame:
+    """An encoder-ready yuv420p frame from an RGB array.
+
+    OpenCV's BT.601 limited-range RGB->I420 gives the same Y (+-1) as FFmpeg's swscale does
+    for ``from_ndarray(rgb, format="rgb24")`` and costs ~0.7 ms instead of ~5 ms at 720p.
+    """
+    return av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+
+
+def in_background(items: Iterable[av.VideoFrame], depth: int = 8) -> Iterator[av.VideoFrame]:
+    """Produce ``items`` in a worker thread, up to ``depth`` ahead of the consumer.
+
+    OpenCV and x264 release the GIL, so rendering the next frames overlaps with encoding
+    this one; on two cores that nearly halves the time of a long clip. Errors in the worker
+    are raised in the consumer; a consumer that stops early stops the worker.
+    """
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(kind: str, value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put((kind, value), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put("item", item):
+                    return
+            put("done", None)
+        except BaseException as exc:  # handed over to the consumer thread
+            put("error", exc)
+
+    worker = threading.Thread(target=work, name="make_samples-render", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        worker.join()
+
+
 def encode(
     frames: Iterable[np.ndarray], path: Path, fps: int, size: tuple[int, int], preset: str = PRESET
 ) -> int:
-    """Write rgb24 frames to ``path`` (mp4); pts == frame index, also in the container.
+    """Write RGB frames to ``path`` (mp4); pts == frame index, also in the container.
 
     The mp4 track timescale is forced to ``fps`` (the muxer would otherwise pick its own), so
     decoded ``frame.pts`` equals the frame number. Written to a temporary name and renamed,
@@ -594,8 +648,7 @@ def encode(
             stream.options = {"crf": str(CRF), "preset": preset}
         else:
             stream.bit_rate = int(width * height * fps * 0.15)
-        for arr in frames:
-            frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+        for frame in in_background(to_video_frame(arr) for arr in frames):
             frame.pts = count
             frame.time_base = time_base
             container.mux(stream.encode(frame))

@@ -10,7 +10,7 @@ import pytest
 from media_ml.evaluate import Score, load_truth, match
 from media_ml.extractors import video
 from media_ml.extractors.shots import ShotDetectorConfig, detect_transitions
-from media_ml.pipeline import InlineExecutor, IngestSettings, analyse_shots
+from media_ml.pipeline import IngestSettings, InlineExecutor, analyse_shots
 
 
 def _grids(path: Path) -> np.ndarray:
@@ -58,7 +58,8 @@ def test_mixed_clip_scores_f1_at_least_0_9(samples_dir: Path) -> None:
 
 
 def test_chunked_detection_equals_whole_array(samples_dir: Path) -> None:
-    grids = np.concatenate([_grids(samples_dir / f"{n}.mp4") for n in ("mixed", "gradual", "distractors", "cuts", "faces")])
+    names = ("mixed", "gradual", "distractors", "cuts", "faces")
+    grids = np.concatenate([_grids(samples_dir / f"{n}.mp4") for n in names])
     whole = detect_transitions(grids, ShotDetectorConfig(chunk_frames=100_000))
     chunked = detect_transitions(grids, ShotDetectorConfig(chunk_frames=1000))
     assert grids.shape[0] > 2 * 1000

@@ -12,7 +12,7 @@ from media import cut_clip_frames, write_video
 from media_ml.errors import VideoOpenError
 from media_ml.extractors import video
 from media_ml.extractors.shots import detect_transitions
-from media_ml.pipeline import InlineExecutor, IngestSettings, analyse_shots
+from media_ml.pipeline import IngestSettings, InlineExecutor, analyse_shots
 
 
 def test_probe_reports_frames_fps_and_keyframes(cuts_clip: tuple[Path, list[int]]) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from media_ml.extractors.shots import _black, ShotDetectorConfig
+from media_ml.extractors.shots import ShotDetectorConfig, _black
 from media_ml.types import Shot
 
 

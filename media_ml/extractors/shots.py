@@ -96,7 +96,8 @@ def _rolling_median(x: np.ndarray, w: int, before: bool) -> np.ndarray:
     n = x.size
     pad = np.full(w, np.nan, np.float32)
     xp = np.concatenate([pad, x, pad])
-    idx = np.arange(n)[:, None] + (np.arange(w)[None, :] if before else np.arange(w)[None, :] + w + 1)
+    offsets = np.arange(w)[None, :] + (0 if before else w + 1)
+    idx = np.arange(n)[:, None] + offsets
     win = xp[idx]
     if not n:
         return np.zeros(0, np.float32)
@@ -286,7 +287,9 @@ def _detect_range(g: np.ndarray, cfg: ShotDetectorConfig) -> list[Transition]:
     return out
 
 
-def detect_transitions(grids: np.ndarray, cfg: ShotDetectorConfig | None = None) -> list[Transition]:
+def detect_transitions(
+    grids: np.ndarray, cfg: ShotDetectorConfig | None = None
+) -> list[Transition]:
     """All transitions of a video from its analysis grids, processed in overlapping chunks.
 
     Chunks keep memory flat for long videos; a decision depends on at most ``cfg.context`` frames

@@ -20,11 +20,11 @@ _THIRDS = np.array([(x, y) for x in (1 / 3, 2 / 3) for y in (1 / 3, 2 / 3)])
 
 
 @functools.lru_cache(maxsize=1)
-def _face_cascade():  # type: ignore[no-untyped-def]
+def _face_cascade():
     """OpenCV's bundled frontal-face Haar cascade, loaded once per process."""
     import cv2
 
-    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
         raise RuntimeError(f"cannot load Haar cascade {path}")

@@ -35,7 +35,7 @@ _PLANAR_16BIT = {"yuv420p10le": 2, "yuv422p10le": 2, "yuv444p10le": 2, "yuv420p1
                  "yuv422p12le": 4, "yuv444p12le": 4}
 
 
-def _open(path: str | Path):  # type: ignore[no-untyped-def]
+def _open(path: str | Path):
     import av
 
     p = Path(path)
@@ -50,7 +50,7 @@ def _open(path: str | Path):  # type: ignore[no-untyped-def]
     except av.error.FFmpegError as e:
         raise VideoOpenError(p, f"not a readable media file ({_reason(e)})") from e
     if not container.streams.video:
-        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["none"]
         container.close()
         raise VideoOpenError(p, f"no video stream (streams: {', '.join(kinds)})")
     return container
@@ -61,7 +61,7 @@ def _reason(e: BaseException) -> str:
     return str(msg).strip() or type(e).__name__
 
 
-def _stream_rotation(stream) -> int:  # type: ignore[no-untyped-def]
+def _stream_rotation(stream) -> int:
     """Display rotation (counter-clockwise degrees, multiple of 90) from side data or tags."""
     rot = 0
     try:
@@ -154,7 +154,7 @@ def probe(path: str | Path) -> VideoInfo:
     )
 
 
-def _probe_rotation(container, stream) -> int:  # type: ignore[no-untyped-def]
+def _probe_rotation(container, stream) -> int:
     """Rotation from the first decoded frame's display matrix (what players apply)."""
     import av
 
@@ -286,7 +286,7 @@ def iter_segment_frames(segment: Segment, threads: int = 0) -> Iterator[tuple[in
         container.close()
 
 
-def _safe_demux(container, stream) -> Iterator[object]:  # type: ignore[no-untyped-def]
+def _safe_demux(container, stream) -> Iterator[object]:
     """Demux, stopping (not raising) when the container breaks: truncated files end early."""
     import av
 
@@ -302,7 +302,7 @@ def _safe_demux(container, stream) -> Iterator[object]:  # type: ignore[no-untyp
         yield packet
 
 
-def _plane_array(plane, dtype=np.uint8) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _plane_array(plane, dtype=np.uint8) -> np.ndarray:
     itemsize = np.dtype(dtype).itemsize
     buf = np.frombuffer(plane, dtype=dtype)
     stride = plane.line_size // itemsize
@@ -327,7 +327,7 @@ def _block_means(a: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return s.reshape(gh, bh, gw, bw).mean(axis=(1, 3))
 
 
-def analysis_grid(frame) -> np.ndarray:  # type: ignore[no-untyped-def]
+def analysis_grid(frame) -> np.ndarray:
     """The frame's analysis features: block means of Y, U and V as ``GRID_SIZE`` uint8 values.
 
     Reads the decoded planes directly (no colour conversion, no scaling call) for planar YUV; other
@@ -354,7 +354,7 @@ def analysis_grid(frame) -> np.ndarray:  # type: ignore[no-untyped-def]
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def frame_to_rgb(frame, rotation: int = 0, max_side: int | None = None) -> np.ndarray:  # type: ignore[no-untyped-def]
+def frame_to_rgb(frame, rotation: int = 0, max_side: int | None = None) -> np.ndarray:
     """Convert a decoded frame to an RGB array in display orientation, optionally downscaled."""
     w, h = frame.width, frame.height
     if max_side and max(w, h) > max_side:
@@ -422,8 +422,8 @@ def iter_frames_at(
                     if i < n and targets[i][1] == pos:
                         yield targets[i][0], frame
                         i += 1
-                if i >= n or (pos is not None and targets[i][2] is not None
-                              and targets[i][2] > pos):
+                nxt = targets[i][2] if i < n else None
+                if i >= n or (pos is not None and nxt is not None and nxt > pos):
                     at_end = False
                     break
             if at_end:

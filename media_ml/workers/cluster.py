@@ -59,7 +59,7 @@ def decoder_threads(client: object) -> int:
     info = client.scheduler_info()  # type: ignore[attr-defined]
     workers = info.get("workers", {})
     total_threads = sum(w.get("nthreads", 1) for w in workers.values()) or 1
-    host_threads = {}
+    host_threads: dict[str, int] = {}
     for w in workers.values():
         host = w.get("host", "")
         host_threads[host] = host_threads.get(host, 0) + w.get("nthreads", 1)
