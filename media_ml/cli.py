@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from media_ml.errors import MediaMLError, UsageError
+from media_ml.errors import IndexCorruptError, MediaMLError, ModelLoadError, UsageError
 
 log = logging.getLogger("media_ml")
 
@@ -66,8 +66,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     settings = IngestSettings(segment_s=args.segment_s)
     with Library(args.library) as lib:
-        report = lib.ingest(args.paths, scheduler=args.scheduler, workers=args.workers,
-                            settings=settings, progress=not args.no_progress)
+        report = lib.ingest(args.paths, model=args.model, model_config=args.model_config,
+                            scheduler=args.scheduler, workers=args.workers, settings=settings,
+                            progress=not args.no_progress)
     lines = [f"ingested {e['path']}: {e['shots']} shots, {e['keyframes']} keyframes"
              + (f" (damaged: {'; '.join(e['damage'])})" if e.get("damage") else "")
              for e in report.ingested]
@@ -111,10 +112,65 @@ def cmd_frames(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from media_ml.library import Library
+
+    with Library(args.library, create=False) as lib:
+        hits = lib.search(text=args.text, image=args.image, keyframe=args.keyframe, k=args.k,
+                          video=args.video)
+        model = (lib.catalog.model() or ("", ""))[0]
+    lines = [f"model {model}"]
+    lines += [f"{h.score:7.4f}  video {h.video_id:<4} shot {h.shot_index:<4} {h.time_s:9.2f}s  "
+              f"keyframe {h.keyframe_id:<6} {h.thumbnail}" for h in hits]
+    _emit({"model": model, "hits": [h.as_json() for h in hits]}, args.json, "\n".join(lines))
+    return 0
+
+
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    from media_ml.library import Library
+
+    with Library(args.library, create=False) as lib:
+        groups = lib.duplicates(threshold=args.threshold)
+    lines = [f"{len(groups)} groups of near-duplicate shots (cosine >= {args.threshold})"]
+    for g in groups:
+        lines.append("  " + ", ".join(f"video {s['video_id']} shot {s['shot_index']} "
+                                      f"({s['time_s']:.2f}s)" for s in g["shots"]))
+    _emit({"threshold": args.threshold, "groups": groups}, args.json, "\n".join(lines))
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from media_ml.library import Library
+
+    budget = int(args.memory_mb * 2**20) if args.memory_mb else None
+    with Library(args.library, create=False) as lib:
+        index = lib.reindex(budget)
+    doc = {"vectors": len(index), "factory": index.factory, "manifest": index.manifest}
+    _emit(doc, args.json, f"index rebuilt: {len(index)} vectors, {index.factory}")
+    return 0
+
+
+def cmd_reembed(args: argparse.Namespace) -> int:
+    from media_ml.library import Library
+
+    with Library(args.library, create=False) as lib:
+        n = lib.reembed(args.model, config=args.model_config, scheduler=args.scheduler,
+                        workers=args.workers, progress=not args.no_progress)
+    _emit({"model": args.model, "vectors": n}, args.json, f"re-embedded {n} keyframes")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="media-ml", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = p.add_subparsers(dest="command", required=True)
+
+    def model_args(sp: argparse.ArgumentParser, required: bool = False) -> None:
+        sp.add_argument("--model", required=required,
+                        help="embedding model: NAME:PRETRAINED, NAME:/path/ckpt, a checkpoint "
+                             "file, 'untrained' (random weights) or 'none' (default: the "
+                             "library's model, else ViT-B-32:laion2b_s34b_b79k)")
+        sp.add_argument("--model-config", help="folder of extra open_clip model-config JSONs")
 
     def common(sp: argparse.ArgumentParser, cluster: bool = True) -> None:
         sp.add_argument("--json", action="store_true", help="print one JSON document")
@@ -135,8 +191,39 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--library", required=True)
     s.add_argument("--segment-s", type=float, default=60.0)
     s.add_argument("--no-progress", action="store_true")
+    model_args(s)
     common(s)
     s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("search", help="find keyframes like a text, an image or a keyframe")
+    s.add_argument("--library", required=True)
+    q = s.add_mutually_exclusive_group(required=True)
+    q.add_argument("--text")
+    q.add_argument("--image", help="an image file")
+    q.add_argument("--keyframe", type=int, help="a keyframe id (more like this)")
+    s.add_argument("-k", type=int, default=10)
+    s.add_argument("--video", type=int, help="only this video id")
+    common(s, cluster=False)
+    s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("duplicates", help="group near-duplicate shots across the library")
+    s.add_argument("--library", required=True)
+    s.add_argument("--threshold", type=float, default=0.95, help="cosine similarity")
+    common(s, cluster=False)
+    s.set_defaults(func=cmd_duplicates)
+
+    s = sub.add_parser("reindex", help="rebuild the vector index from the stored vectors")
+    s.add_argument("--library", required=True)
+    s.add_argument("--memory-mb", type=float, help="memory budget of the index")
+    common(s, cluster=False)
+    s.set_defaults(func=cmd_reindex)
+
+    s = sub.add_parser("reembed", help="re-embed every keyframe with another model")
+    s.add_argument("--library", required=True)
+    s.add_argument("--no-progress", action="store_true")
+    model_args(s, required=True)
+    common(s)
+    s.set_defaults(func=cmd_reembed)
 
     s = sub.add_parser("videos", help="list the videos a library holds")
     s.add_argument("--library", required=True)
@@ -165,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING if args.verbose < 2 else logging.INFO)
     try:
         return int(args.func(args))
-    except UsageError as e:
+    except (UsageError, IndexCorruptError, ModelLoadError) as e:
         print(f"media-ml: error: {e}", file=sys.stderr)
         return 2
     except MediaMLError as e:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from media_ml.errors import LibraryError, UsageError
 from media_ml.types import VideoResult
 
@@ -73,6 +75,10 @@ _SCHEMA = [
         UNIQUE (video_id, frame)
     )""",
     "CREATE INDEX IF NOT EXISTS keyframes_video ON keyframes(video_id, shot_index)",
+    """CREATE TABLE IF NOT EXISTS vectors (
+        keyframe_id INTEGER PRIMARY KEY REFERENCES keyframes(id) ON DELETE CASCADE,
+        vector BLOB NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS failures (
         path TEXT PRIMARY KEY, content_hash TEXT, error TEXT NOT NULL, failed_at REAL NOT NULL
     )""",
@@ -156,6 +162,55 @@ class Catalog:
 
     # -- reads -------------------------------------------------------------------------------
 
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def generation(self) -> int:
+        """Bumped by every commit that changes vectors; the index records the one it reflects."""
+        return int(self.meta("generation") or 0)
+
+    def model(self) -> tuple[str, str] | None:
+        """``(model spec, weights identity)`` that made this library's vectors, if any."""
+        name, weights = self.meta("model"), self.meta("weights")
+        return (name, weights or "") if name else None
+
+    def vectors(self, video_id: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, vectors)`` of the stored keyframe embeddings (all, or one video's)."""
+        sql = "SELECT v.keyframe_id, v.vector FROM vectors v"
+        args: Sequence[Any] = ()
+        if video_id is not None:
+            sql += " JOIN keyframes k ON k.id = v.keyframe_id WHERE k.video_id=?"
+            args = (video_id,)
+        rows = self.conn.execute(sql + " ORDER BY v.keyframe_id", args).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        vecs = np.stack([np.frombuffer(r[1], np.float32) for r in rows])
+        return ids, vecs
+
+    def keyframe_ids(self, video_id: int) -> list[int]:
+        return [int(r[0]) for r in
+                self.conn.execute("SELECT id FROM keyframes WHERE video_id=?", (video_id,))]
+
+    def keyframe_rows(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Catalog rows of keyframes by id (for search hits)."""
+        out: dict[int, dict[str, Any]] = {}
+        ids = [int(i) for i in ids]
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            cur = self.conn.execute(
+                f"""SELECT id, video_id, shot_index, frame, time_s, thumbnail FROM keyframes
+                    WHERE id IN ({",".join("?" * len(chunk))})""", chunk)
+            for r in cur.fetchall():
+                out[int(r[0])] = {"keyframe_id": int(r[0]), "video_id": int(r[1]),
+                                  "shot_index": int(r[2]), "frame": int(r[3]),
+                                  "time_s": float(r[4]), "thumbnail": str(self.root / r[5])}
+        return out
+
     def lookup(self, path: str) -> tuple[int, str, str] | None:
         """``(id, content_hash, settings)`` of the video at ``path``, if committed."""
         row = self.conn.execute(
@@ -205,8 +260,14 @@ class Catalog:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def commit_video(self, result: VideoResult, settings: str, model: str | None = None) -> int:
-        """Write a video and everything of it in one transaction, replacing an older version."""
+    def commit_video(
+        self, result: VideoResult, settings: str, model: tuple[str, str] | None = None
+    ) -> tuple[int, list[int], list[int]]:
+        """Write a video and everything of it in one transaction, replacing an older version.
+
+        ``model`` is ``(spec, weights identity)`` of the keyframes' embeddings. Returns the video
+        id, the keyframe ids removed (older version) and the keyframe ids added.
+        """
         info = result.info
         thumb_dir = self.root / "thumbs" / result.content_hash
         thumb_dir.mkdir(parents=True, exist_ok=True)
@@ -218,10 +279,16 @@ class Catalog:
             os.replace(tmp, thumb_dir / name)
             rel[kf.frame] = f"thumbs/{result.content_hash}/{name}"
         old = self.lookup(result.path)
+        embedded = [k for k in result.keyframes if k.embedding is not None]
         cur = self.conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
+        removed: list[int] = []
         try:
+            if embedded:
+                self._claim_model(cur, model, int(embedded[0].embedding.shape[0]))  # type: ignore[union-attr]
             if old is not None:
+                removed = [int(r[0]) for r in cur.execute(
+                    "SELECT id FROM keyframes WHERE video_id=?", (old[0],))]
                 cur.execute("DELETE FROM videos WHERE id=?", (old[0],))
             cur.execute(
                 """INSERT INTO videos (path, content_hash, settings, size_bytes, duration_s, fps,
@@ -229,7 +296,8 @@ class Catalog:
                    ingested_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (result.path, result.content_hash, settings, _size(result.path), info.duration_s,
                  info.fps, info.frames, info.width, info.height, info.rotation, info.codec,
-                 info.start_time_s, int(info.vfr), model, json.dumps(list(result.damage)),
+                 info.start_time_s, int(info.vfr), model[0] if model and embedded else None,
+                 json.dumps(list(result.damage)),
                  time.time()))
             vid = int(cur.lastrowid or 0)
             cur.executemany(
@@ -247,6 +315,15 @@ class Catalog:
                   k.signals.composition, int(k.signals.black), json.dumps(k.signals.as_json()),
                   json.dumps([f.__dict__ for f in k.face_boxes]), rel[k.frame])
                  for k in result.keyframes])
+            ids = {int(r[1]): int(r[0]) for r in cur.execute(
+                "SELECT id, frame FROM keyframes WHERE video_id=?", (vid,))}
+            added = [ids[k.frame] for k in result.keyframes]
+            cur.executemany("INSERT INTO vectors VALUES (?, ?)", [
+                (ids[k.frame], np.ascontiguousarray(k.embedding, np.float32).tobytes())
+                for k in embedded])
+            if embedded or removed:
+                cur.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)",
+                            (str(self.generation() + 1),))
             cur.execute("DELETE FROM failures WHERE path=?", (result.path,))
             cur.execute("COMMIT")
         except BaseException:
@@ -254,11 +331,56 @@ class Catalog:
             raise
         if old is not None and old[1] != result.content_hash:
             shutil.rmtree(self.root / "thumbs" / old[1], ignore_errors=True)
-        return vid
+        return vid, removed, added
+
+    def _claim_model(self, cur: sqlite3.Cursor, model: tuple[str, str] | None, dim: int) -> None:
+        """Record the library's model on first use; refuse vectors of any other model."""
+        if model is None:
+            raise LibraryError("embeddings given without naming the model that made them")
+        have = self.model()
+        if have is None:
+            cur.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                            [("model", model[0]), ("weights", model[1]), ("dim", str(dim))])
+        elif have != model:
+            raise LibraryError(model_mismatch(self.root, have, model))
+
+    def replace_vectors(self, vectors: dict[int, np.ndarray], model: tuple[str, str],
+                        config: str | None = None) -> None:
+        """Swap every stored vector and the library's model in one transaction."""
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.execute("DELETE FROM vectors")
+            cur.executemany("INSERT INTO vectors VALUES (?, ?)", [
+                (int(k), np.ascontiguousarray(v, np.float32).tobytes())
+                for k, v in vectors.items()])
+            dim = next(iter(vectors.values())).shape[0] if vectors else 0
+            meta = [("model", model[0]), ("weights", model[1]), ("dim", str(dim)),
+                    ("generation", str(self.generation() + 1))]
+            if config:
+                meta.append(("model_config", str(Path(config).resolve())))
+            cur.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
+            cur.execute("UPDATE videos SET model=?", (model[0],))
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
 
     def record_failure(self, path: str, error: str, content_hash: str | None = None) -> None:
         self.conn.execute("INSERT OR REPLACE INTO failures VALUES (?,?,?,?)",
                           (path, content_hash, error, time.time()))
+
+
+def dask_client_ctx(scheduler: str | None, workers: int | None) -> Any:
+    from media_ml.workers.cluster import dask_client
+
+    return dask_client(scheduler, workers)
+
+
+def model_mismatch(root: Path, have: tuple[str, str], want: tuple[str, str]) -> str:
+    return (f"{root}: library vectors were made by {have[0]} ({have[1]}), not {want[0]} "
+            f"({want[1]}); an index never mixes models. Re-embed the library with "
+            f"`media-ml reembed --library {root} --model {want[0]}` or use --model {have[0]}")
 
 
 def _size(path: str) -> int:
@@ -319,6 +441,7 @@ class Library:
     def __init__(self, root: str | Path, create: bool = True) -> None:
         self.root = Path(root)
         self.catalog = Catalog(self.root, create=create)
+        self._model_identity: tuple[str, str] | None = None
 
     def close(self) -> None:
         self.catalog.close()
@@ -339,22 +462,29 @@ class Library:
         return self.catalog.keyframes(video_id)
 
     def ingest(
-        self, paths: Iterable[str | Path], *, scheduler: str | None = None,
-        workers: int | None = None, settings: Any = None, client: Any = None,
-        progress: bool = True,
+        self, paths: Iterable[str | Path], *, model: str | None = None,
+        scheduler: str | None = None, workers: int | None = None, settings: Any = None,
+        client: Any = None, progress: bool = True, model_config: str | None = None,
     ) -> IngestReport:
         """Ingest videos (files or folders) on a Dask cluster; commit each video whole.
 
+        ``model`` is an embedding model spec (see ``extractors.clip``); by default the library's
+        own model, or ``DEFAULT_MODEL`` for a new library; ``"none"`` skips embeddings.
         Unchanged files (same content hash and settings) are skipped; a file that fails is
-        reported with the reason and nothing of it is written; the others are committed.
+        reported with the reason and nothing of it is written; the others are committed; the
+        vector index is brought up to date at the end.
         """
         import contextlib
+        import dataclasses
 
-        from media_ml.pipeline import IngestSettings
+        from media_ml.pipeline import IngestSettings, run_ingest
         from media_ml.workers.cluster import dask_client
 
         files = expand_paths(paths)
         settings = settings or IngestSettings()
+        spec = self.resolve_model(model, model_config)
+        if spec is not None:
+            settings = dataclasses.replace(settings, model=spec)
         report = IngestReport([], [], [])
         if not files:
             return report
@@ -362,62 +492,84 @@ class Library:
         ctx = contextlib.nullcontext(client) if client is not None else dask_client(
             scheduler, workers)
         with ctx as c:
-            self._run(files, known, c, settings, report, progress)
+            run_ingest(self.catalog, files, known, c, settings, report, progress,
+                       self._model_identity)
+        if spec is not None and report.ingested:
+            from media_ml.search import sync_index
+
+            sync_index(self.catalog)
         return report
 
-    def _run(self, files: list[str], known: dict[str, Any], client: Any, settings: Any,
-             report: IngestReport, progress: bool) -> None:
-        import concurrent.futures as cf
+    def resolve_model(self, model: str | None, config: str | None = None) -> Any:
+        """The ``ModelSpec`` to embed with, checked against the library's; loads it once here
+        so missing weights fail before any video is decoded."""
+        from media_ml.extractors.clip import DEFAULT_MODEL, ModelSpec, load_embedder
+        from media_ml.extractors.clip import weights_identity as identity
 
-        from tqdm import tqdm
+        have = self.catalog.model()
+        if model is not None and model.strip().lower() == "none":
+            self._model_identity = None
+            return None
+        text = model or (have[0] if have else DEFAULT_MODEL)
+        spec = ModelSpec.parse(text, config=config)
+        want = (spec.name, identity(spec))
+        if have is not None and have != want:
+            raise UsageError(model_mismatch(self.root, have, want))
+        load_embedder(spec)
+        self._model_identity = want
+        if config:
+            self.catalog.set_meta("model_config", str(Path(config).resolve()))
+        return spec
 
-        from media_ml.pipeline import analyse_video, error_message, task_key
-        from media_ml.workers import tasks
+    def embedder(self) -> Any:
+        """The embedder that made this library's vectors (for queries), loaded once."""
+        from media_ml.extractors.clip import ModelSpec, load_embedder
 
-        fingerprint = settings.fingerprint()
-        bar = tqdm(total=0, unit="frame", unit_scale=True, disable=not progress,
-                   desc="ingest", dynamic_ncols=True)
-        files_bar = tqdm(total=len(files), unit="video", disable=not progress, desc="videos",
-                         dynamic_ncols=True)
+        have = self.catalog.model()
+        if have is None:
+            raise UsageError(f"{self.root}: library has no index (no embeddings)")
+        return load_embedder(ModelSpec.parse(have[0], config=self.catalog.meta("model_config")))
 
-        def one(path: str, probe_future: Any) -> tuple[str, Any]:
-            info, digest = tasks.unwrap(probe_future.result())
-            old = known.get(path)
-            if old is not None and old[1] == digest and old[2] == fingerprint:
-                return "skipped", {"path": path, "id": old[0], "content_hash": digest,
-                                   "reason": "unchanged"}
-            bar.total += info.frames
-            bar.refresh()
-            return "done", analyse_video(path, client, settings, bar.update, (info, digest))
+    def search(self, *, text: str | None = None, image: str | Path | None = None,
+               keyframe: int | None = None, k: int = 10, video: int | None = None) -> list[Any]:
+        """Keyframes most similar to a text, an image file or a keyframe (``list[Hit]``).
 
-        probes = {p: client.submit(tasks.guarded, tasks.probe_task, p, key=task_key("probe"))
-                  for p in files}
-        threads = min(len(files), 8)
-        with cf.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ingest") as pool:
-            pending = {pool.submit(one, p, f): p for p, f in probes.items()}
-            for fut in cf.as_completed(pending):
-                path = pending[fut]
-                files_bar.update(1)
-                try:
-                    status, value = fut.result()
-                except Exception as e:  # noqa: BLE001 - every failure is reported per file
-                    msg = error_message(path, e)
-                    log.error("failed: %s", msg)
-                    report.failed.append({"path": path, "error": msg})
-                    self.catalog.record_failure(path, msg)
-                    continue
-                if status == "skipped":
-                    report.skipped.append(value)
-                    continue
-                vid = self.catalog.commit_video(value, fingerprint)
-                entry = {"path": path, "id": vid, "content_hash": value.content_hash,
-                         "shots": len(value.shots), "keyframes": len(value.keyframes),
-                         "duration_s": round(value.info.duration_s, 3)}
-                if value.damage:
-                    entry["damage"] = list(value.damage)
-                    log.warning("%s: ingested with damage: %s", path, "; ".join(value.damage))
-                report.ingested.append(entry)
-        bar.close()
-        files_bar.close()
-        for lst in (report.ingested, report.skipped, report.failed):
-            lst.sort(key=lambda d: d["path"])
+        >>> Library("lib").search(text="two people arguing at night", k=5)  # doctest: +SKIP
+        """
+        from media_ml.search import search
+
+        return search(self.catalog, self.embedder, text=text, image=image, keyframe=keyframe,
+                      k=k, video=video)
+
+    def duplicates(self, threshold: float = 0.95) -> list[dict[str, Any]]:
+        """Groups of near-duplicate shots across the library."""
+        from media_ml.search import duplicate_groups
+
+        return duplicate_groups(self.catalog, threshold)
+
+    def reembed(self, model: str, *, config: str | None = None, scheduler: str | None = None,
+                workers: int | None = None, client: Any = None, progress: bool = True) -> int:
+        """Replace every vector with ``model``'s embedding of the same keyframe; rebuild the
+        index. All or nothing. Returns the number of vectors written."""
+        import contextlib
+
+        from media_ml.extractors.clip import ModelSpec, load_embedder, weights_identity
+        from media_ml.pipeline import compute_embeddings
+        from media_ml.search import rebuild_index
+
+        spec = ModelSpec.parse(model, config=config)
+        load_embedder(spec)
+        ctx = contextlib.nullcontext(client) if client is not None else dask_client_ctx(
+            scheduler, workers)
+        with ctx as c:
+            vectors = compute_embeddings(self.catalog, c, spec, progress)
+        self.catalog.replace_vectors(vectors, (spec.name, weights_identity(spec)), config)
+        if vectors:
+            rebuild_index(self.catalog)
+        return len(vectors)
+
+    def reindex(self, memory_budget_bytes: int | None = None) -> Any:
+        """Rebuild ``DIR/index`` from the stored vectors."""
+        from media_ml.search import rebuild_index
+
+        return rebuild_index(self.catalog, memory_budget_bytes)

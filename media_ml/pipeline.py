@@ -16,6 +16,7 @@ import numpy as np
 
 from media_ml.errors import DecodeError, MediaMLError, VideoOpenError
 from media_ml.extractors import video
+from media_ml.extractors.clip import ModelSpec
 from media_ml.extractors.keyframes import KeyframeConfig, plan_candidates
 from media_ml.extractors.shots import ShotDetectorConfig, detect_transitions, shots_from_transitions
 from media_ml.types import Shot, VideoInfo, VideoResult
@@ -60,12 +61,13 @@ class IngestSettings:
     keyframes: KeyframeConfig = field(default_factory=KeyframeConfig)
     decoder_threads: int = 1
     candidates_per_task: int = 48
+    model: ModelSpec | None = None  # None: no embeddings
 
     def fingerprint(self) -> str:
         import hashlib
 
         # Only what changes results: segmenting and threads do not.
-        text = repr((self.detector, self.keyframes))
+        text = repr((self.detector, self.keyframes, self.model.name if self.model else None))
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
@@ -128,7 +130,7 @@ def analyse_video(
             chunks.append([])
         chunks[-1].append(r)
     futures = [executor.submit(tasks.guarded, tasks.keyframe_task, ref, c, settings.keyframes,
-                               settings.decoder_threads, key=task_key("keyframes"))
+                               settings.decoder_threads, settings.model, key=task_key("keyframes"))
                for c in chunks]
     keyframes = [k for fut in futures for k in tasks.unwrap(fut.result())]
     if not keyframes and shots:
@@ -145,3 +147,104 @@ def error_message(path: str, exc: BaseException) -> str:
     if isinstance(exc, MediaMLError):
         return f"{path}: {exc}"
     return f"{path}: {type(exc).__name__}: {exc}"
+
+
+def run_ingest(catalog: Any, files: list[str], known: dict[str, Any], client: Any,
+               settings: IngestSettings, report: Any, progress: bool,
+               model: tuple[str, str] | None) -> None:
+    """Analyse ``files`` on ``client`` several at a time; commit each as it completes.
+
+    The calling thread is the only one touching the catalog.
+    """
+    from tqdm import tqdm
+
+    fingerprint = settings.fingerprint()
+    bar = tqdm(total=0, unit="frame", unit_scale=True, disable=not progress, desc="ingest",
+               dynamic_ncols=True)
+    files_bar = tqdm(total=len(files), unit="video", disable=not progress, desc="videos",
+                     dynamic_ncols=True)
+
+    def one(path: str, probe_future: Any) -> tuple[str, Any]:
+        info, digest = tasks.unwrap(probe_future.result())
+        old = known.get(path)
+        if old is not None and old[1] == digest and old[2] == fingerprint:
+            return "skipped", {"path": path, "id": old[0], "content_hash": digest,
+                               "reason": "unchanged"}
+        bar.total += info.frames
+        bar.refresh()
+        return "done", analyse_video(path, client, settings, bar.update, (info, digest))
+
+    probes = {p: client.submit(tasks.guarded, tasks.probe_task, p, key=task_key("probe"))
+              for p in files}
+    with cf.ThreadPoolExecutor(max_workers=min(len(files), 8),
+                               thread_name_prefix="ingest") as pool:
+        pending = {pool.submit(one, p, f): p for p, f in probes.items()}
+        for fut in cf.as_completed(pending):
+            path = pending[fut]
+            files_bar.update(1)
+            try:
+                status, value = fut.result()
+                if status == "skipped":
+                    report.skipped.append(value)
+                    continue
+                vid, _, _ = catalog.commit_video(value, fingerprint, model)
+            except Exception as e:  # noqa: BLE001 - every failure is reported per file
+                msg = error_message(path, e)
+                log.error("failed: %s", msg)
+                report.failed.append({"path": path, "error": msg})
+                catalog.record_failure(path, msg)
+                continue
+            entry = {"path": path, "id": vid, "content_hash": value.content_hash,
+                     "shots": len(value.shots), "keyframes": len(value.keyframes),
+                     "duration_s": round(value.info.duration_s, 3)}
+            if value.damage:
+                entry["damage"] = list(value.damage)
+                log.warning("%s: ingested with damage: %s", path, "; ".join(value.damage))
+            report.ingested.append(entry)
+    bar.close()
+    files_bar.close()
+    for lst in (report.ingested, report.skipped, report.failed):
+        lst.sort(key=lambda d: d["path"])
+
+
+def compute_embeddings(catalog: Any, client: Any, spec: ModelSpec, progress: bool = True
+                       ) -> dict[int, np.ndarray]:
+    """Embed every keyframe of the library again with ``spec`` (decoding them from the videos).
+
+    All or nothing: a video that is missing or changed since it was ingested makes the whole run
+    fail, because an index never mixes models.
+    """
+    from tqdm import tqdm
+
+    videos = catalog.videos()
+    probes = {v.id: client.submit(tasks.guarded, tasks.probe_task, v.path, key=task_key("probe"))
+              for v in videos}
+    jobs: list[tuple[Any, dict[int, int]]] = []
+    problems: list[str] = []
+    for v in videos:
+        try:
+            info, digest = tasks.unwrap(probes[v.id].result())
+        except MediaMLError as e:
+            problems.append(str(e))
+            continue
+        if digest != v.content_hash:
+            problems.append(f"{v.path}: changed since it was ingested; re-ingest it first")
+            continue
+        kfs = catalog.keyframes(v.id)
+        by_frame = {int(k["frame"]): int(k["id"]) for k in kfs}
+        targets = video.frame_targets(info, sorted(by_frame))
+        ref = tasks.VideoRef(info.path, info.rotation, info.width, info.height)
+        for i in range(0, len(targets), 64):
+            fut = client.submit(tasks.guarded, tasks.embed_frames_task, ref, targets[i:i + 64],
+                                spec, key=task_key("embed"))
+            jobs.append((fut, by_frame))
+    if problems:
+        raise MediaMLError("cannot re-embed: " + "; ".join(problems))
+    out: dict[int, np.ndarray] = {}
+    for fut, by_frame in tqdm(jobs, desc="reembed", unit="task", disable=not progress):
+        for frame, vec in tasks.unwrap(fut.result()):
+            out[by_frame[frame]] = vec
+    missing = catalog.conn.execute("SELECT COUNT(*) FROM keyframes").fetchone()[0] - len(out)
+    if missing:
+        raise MediaMLError(f"cannot re-embed: {missing} keyframes could not be decoded")
+    return out

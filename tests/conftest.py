@@ -36,3 +36,20 @@ def cuts_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[int]
     path = tmp_path_factory.mktemp("clips") / "six_shots.mp4"
     write_video(path, frames, fps=25, gop=10)
     return path, cuts
+
+
+TINY_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 8},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a tiny open_clip model config ('tiny-test'), written by the test."""
+    import json
+
+    d = tmp_path_factory.mktemp("model_configs")
+    (d / "tiny-test.json").write_text(json.dumps(TINY_CONFIG))
+    return d

@@ -47,7 +47,7 @@ def shot_frames(name: str, n: int, size: tuple[int, int], seed: int = 0) -> list
 
 
 def cut_clip_frames(
-    lengths: Sequence[int], size: tuple[int, int], seed: int = 0
+    lengths: Sequence[int], size: tuple[int, int], seed: int = 0, first_photo: int = 0
 ) -> tuple[list[np.ndarray], list[int]]:
     """Frames of consecutive shots with hard cuts, and the first frame of each new shot."""
     frames: list[np.ndarray] = []
@@ -55,7 +55,7 @@ def cut_clip_frames(
     for i, n in enumerate(lengths):
         if i:
             cuts.append(len(frames))
-        frames += shot_frames(PHOTOS[i % len(PHOTOS)], n, size, seed + i)
+        frames += shot_frames(PHOTOS[(first_photo + i) % len(PHOTOS)], n, size, seed + i)
     return frames, cuts
 
 

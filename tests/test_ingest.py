@@ -58,7 +58,7 @@ def test_ingest_commits_videos_shots_keyframes_and_thumbnails(
     client, good_clips: list[Path], tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
     with Library(tmp_path / "lib") as lib:
-        report = lib.ingest(good_clips, client=client, progress=False)
+        report = lib.ingest(good_clips, client=client, progress=False, model="none")
         assert [Path(e["path"]).name for e in report.ingested] == ["good0.mp4", "good1.mp4",
                                                                     "good2.mp4"]
         assert not report.failed
@@ -80,14 +80,14 @@ def test_reingesting_unchanged_files_is_a_skip_and_changed_files_replace(
 ) -> None:
     clip = shutil.copy(good_clips[0], tmp_path / "title.mp4")
     with Library(tmp_path / "lib") as lib:
-        lib.ingest([clip], client=client, progress=False)
+        lib.ingest([clip], client=client, progress=False, model="none")
         before = _library_state(tmp_path / "lib")
-        again = lib.ingest([clip], client=client, progress=False)
+        again = lib.ingest([clip], client=client, progress=False, model="none")
         assert not again.ingested and [e["reason"] for e in again.skipped] == ["unchanged"]
         assert _library_state(tmp_path / "lib") == before
         old_hash = before[0][1]
         shutil.copy(good_clips[2], clip)  # new content at the same path
-        changed = lib.ingest([clip], client=client, progress=False)
+        changed = lib.ingest([clip], client=client, progress=False, model="none")
         assert len(changed.ingested) == 1
         after = _library_state(tmp_path / "lib")
         assert len(after) == 1 and after[0][1] != old_hash
@@ -150,7 +150,7 @@ def test_bad_files_fail_alone_and_good_files_are_committed(
     lib_dir = tmp_path / "lib"
     # Folders contribute video-like names; the audio file is named explicitly.
     code = cli_main(["ingest", str(tmp_path / "batch"), str(bad["audio_only"]), "--library",
-                     str(lib_dir), "--workers", "2", "--json", "--no-progress"])
+                     str(lib_dir), "--workers", "2", "--json", "--no-progress", "--model", "none"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 1
     failed = {Path(f["path"]).name: f["error"] for f in doc["failed"]}
@@ -175,7 +175,8 @@ def test_bad_files_fail_alone_and_good_files_are_committed(
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
-    assert cli_main(["ingest", str(tmp_path / "nope.mp4"), "--library", str(tmp_path / "l")]) == 2
+    assert cli_main(["ingest", str(tmp_path / "nope.mp4"), "--library", str(tmp_path / "l"),
+                     "--model", "none"]) == 2
     assert cli_main(["videos", "--library", str(tmp_path / "no_library")]) == 1
     with pytest.raises(SystemExit) as e:
         cli_main(["ingest", "--library", str(tmp_path / "l")])
@@ -186,7 +187,7 @@ def test_videos_json_contract(
     client, good_clips: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]  # type: ignore[no-untyped-def]
 ) -> None:
     with Library(tmp_path / "lib") as lib:
-        lib.ingest(good_clips[:1], client=client, progress=False)
+        lib.ingest(good_clips[:1], client=client, progress=False, model="none")
     assert cli_main(["videos", "--library", str(tmp_path / "lib"), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     (v,) = doc["videos"]
@@ -211,7 +212,7 @@ def test_a_worker_dying_mid_task_is_retried_and_the_batch_completes(
     with dask_client(workers=2) as c:
         c.register_plugin(DieOnce())  # type: ignore[attr-defined]
         with Library(tmp_path / "lib") as lib:
-            report = lib.ingest(good_clips, client=c, progress=False)
+            report = lib.ingest(good_clips, client=c, progress=False, model="none")
     assert marker.exists()
     assert not report.failed and len(report.ingested) == 3
 
@@ -225,7 +226,8 @@ def test_sigkill_mid_batch_then_rerun_gives_the_clean_library(
     for i in range(8):
         shutil.copy(good_clips[i % 3], batch / f"v{i}.mp4")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    args = [*MEDIA_ML, "ingest", str(batch), "--workers", "1", "--no-progress", "--library"]
+    args = [*MEDIA_ML, "ingest", str(batch), "--workers", "1", "--no-progress", "--model", "none",
+            "--library"]
     killed = tmp_path / "killed"
     proc = subprocess.Popen([*args, str(killed)], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -283,7 +285,7 @@ def test_ingest_through_real_dask_scheduler_and_worker_processes(
             c.wait_for_workers(2, timeout=120)
         out = subprocess.run([*MEDIA_ML, "ingest", *map(str, good_clips), "--library",
                               str(tmp_path / "lib"), "--scheduler", addr, "--json",
-                              "--no-progress"], env=env, capture_output=True, timeout=300)
+                              "--no-progress", "--model", "none"], env=env, capture_output=True, timeout=300)
         assert out.returncode == 0, out.stderr.decode()[-2000:]
         doc = json.loads(out.stdout)
         assert len(doc["ingested"]) == 3 and not doc["failed"]

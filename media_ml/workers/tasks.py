@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import numpy as np
 
 from media_ml.errors import MediaMLError
 from media_ml.extractors import video
+from media_ml.extractors.clip import ModelSpec, load_embedder
 from media_ml.extractors.keyframes import Candidate, KeyframeConfig, candidate_score
 from media_ml.extractors.signals import compute_signals, detect_faces, encode_jpeg, sharpness
 from media_ml.types import Face, Keyframe, Segment, SegmentFeatures, VideoInfo
@@ -117,8 +118,10 @@ def frame_requests(info: VideoInfo, candidates: list[Candidate]) -> list[FrameRe
 
 def keyframe_task(
     ref: VideoRef, requests: list[FrameRequest], cfg: KeyframeConfig, threads: int = 1,
+    model: ModelSpec | None = None,
 ) -> list[Keyframe]:
-    """Decode candidate frames, keep the best of each (shot, slot) and compute its signals."""
+    """Decode candidate frames, keep the best of each (shot, slot), compute its signals and,
+    with ``model``, its CLIP embedding (the model is loaded once per worker process)."""
     by_frame = {r.frame: r for r in requests}
     targets = [(r.frame, r.pts, r.seek_pts) for r in requests]
     best: dict[tuple[int, int], tuple[float, int, np.ndarray]] = {}
@@ -142,4 +145,29 @@ def keyframe_task(
             height=ref.height, signals=sig, face_boxes=boxes,
             thumbnail=encode_jpeg(rgb, cfg.thumbnail_side),
         ))
+    if model is not None and out:
+        embedder = load_embedder(model, threads=threads)
+        chosen = {idx: rgb for _s, idx, rgb in best.values()}
+        vectors = embedder.embed_images([chosen[k.frame] for k in out])
+        out = [replace(k, embedding=v) for k, v in zip(out, vectors, strict=True)]
+    return out
+
+
+def embed_frames_task(
+    ref: VideoRef, frames: list[tuple[int, int, int | None]], model: ModelSpec,
+    analysis_side: int = 640, threads: int = 1,
+) -> list[tuple[int, np.ndarray]]:
+    """Decode the given frames and embed them (``media-ml reembed``)."""
+    embedder = load_embedder(model, threads=threads)
+    out: list[tuple[int, np.ndarray]] = []
+    batch: list[tuple[int, np.ndarray]] = []
+    for idx, frame in video.iter_frames_at(ref.path, frames, threads=threads):
+        batch.append((idx, video.frame_to_rgb(frame, ref.rotation, max_side=analysis_side)))
+        if len(batch) == 32:
+            vecs = embedder.embed_images([b[1] for b in batch])
+            out += [(b[0], v) for b, v in zip(batch, vecs, strict=True)]
+            batch = []
+    if batch:
+        vecs = embedder.embed_images([b[1] for b in batch])
+        out += [(b[0], v) for b, v in zip(batch, vecs, strict=True)]
     return out

@@ -1,0 +1,228 @@
+"""open_clip image and text embedder: weights resolution, device, batching, mixed precision.
+
+Model specs::
+
+    ViT-B-32:laion2b_s34b_b79k     open_clip architecture and pretrained tag (its HF cache)
+    ViT-B-32:/path/to/model.pt     architecture and a local checkpoint file
+    /path/to/model.pt              a local checkpoint file for the default architecture
+    untrained | ViT-B-32:untrained seeded random init: smoke runs and tests only, labelled so
+
+A model is loaded once per process (``load_embedder`` caches), so Dask workers load it once and
+every task on them reuses it. Outputs are float32 and L2-normalised.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import pickle
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from media_ml.errors import ModelLoadError, UsageError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "ViT-B-32:laion2b_s34b_b79k"
+DEFAULT_ARCH = "ViT-B-32"
+UNTRAINED = "untrained"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model spec. ``config`` is an optional open_clip model-config JSON to register."""
+
+    arch: str
+    pretrained: str | None = None  # an open_clip tag
+    checkpoint: str | None = None  # a local file
+    seed: int = 0
+    config: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, config: str | None = None, seed: int = 0) -> ModelSpec:
+        text = text.strip()
+        if not text:
+            raise UsageError("empty model spec")
+        if text == UNTRAINED:
+            return cls(DEFAULT_ARCH, seed=seed, config=config)
+        if ":" in text and not Path(text).exists():
+            arch, _, rest = text.partition(":")
+            if rest == UNTRAINED:
+                return cls(arch, seed=seed, config=config)
+            if Path(rest).expanduser().exists() or rest.endswith((".pt", ".bin", ".safetensors")):
+                return cls(arch, checkpoint=str(Path(rest).expanduser()), config=config)
+            return cls(arch, pretrained=rest, config=config)
+        return cls(DEFAULT_ARCH, checkpoint=str(Path(text).expanduser()), config=config)
+
+    @property
+    def untrained(self) -> bool:
+        return self.pretrained is None and self.checkpoint is None
+
+    @property
+    def name(self) -> str:
+        """The spec as users write it (and as libraries record it)."""
+        if self.checkpoint:
+            return f"{self.arch}:{self.checkpoint}"
+        return f"{self.arch}:{self.pretrained or UNTRAINED}"
+
+
+def weights_identity(spec: ModelSpec) -> str:
+    """What made the vectors: a file's SHA-256, an open_clip tag, or the untrained seed."""
+    if spec.checkpoint:
+        h = hashlib.sha256()
+        with open(spec.checkpoint, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        return f"sha256:{h.hexdigest()}"
+    if spec.pretrained:
+        return f"open_clip:{spec.arch}:{spec.pretrained}"
+    return f"untrained:seed={spec.seed}"
+
+
+def _how_to_provide(spec: ModelSpec) -> str:
+    return (
+        f"weights for {spec.name} are not available here. Either download them once with network "
+        f"access (python -c \"import open_clip; open_clip.create_model('{spec.arch}', "
+        f"pretrained='{spec.pretrained}')\" fills the Hugging Face cache; unset HF_HUB_OFFLINE), "
+        f"or pass a local checkpoint file (--model {spec.arch}:/path/to/open_clip_model.bin), or "
+        f"use --model untrained for a smoke run (random weights, meaningless similarities)"
+    )
+
+
+class ClipEmbedder:
+    """Embeds RGB images and texts with one open_clip model on one device."""
+
+    def __init__(self, spec: ModelSpec, device: str | None = None, threads: int | None = None):
+        import open_clip
+        import torch
+
+        self.spec = spec
+        if spec.config:
+            open_clip.add_model_config(spec.config)
+        if spec.arch not in open_clip.list_models():
+            raise ModelLoadError(f"unknown open_clip architecture {spec.arch!r} (known: e.g. "
+                                 f"{', '.join(open_clip.list_models()[:5])}, …)")
+        if spec.checkpoint and not Path(spec.checkpoint).is_file():
+            raise ModelLoadError(f"checkpoint file {spec.checkpoint} does not exist")
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cpu" and threads:
+            torch.set_num_threads(max(1, threads))
+        precision = "fp16" if self.device.startswith("cuda") else "fp32"
+        if spec.untrained:
+            torch.manual_seed(spec.seed)
+        try:
+            model = open_clip.create_model(
+                spec.arch, pretrained=spec.checkpoint or spec.pretrained, precision=precision,
+                device=self.device, require_pretrained=not spec.untrained,
+            )
+        except (RuntimeError, OSError, ValueError, KeyError, pickle.UnpicklingError, EOFError) as e:
+            if spec.checkpoint:
+                raise ModelLoadError(f"cannot load checkpoint {spec.checkpoint} into "
+                                     f"{spec.arch}: {e}") from e
+            raise ModelLoadError(_how_to_provide(spec)) from e
+        model.eval()
+        self.model = model
+        self.tokenizer = open_clip.get_tokenizer(spec.arch)
+        self.context_length = int(getattr(self.tokenizer, "context_length", 77))
+        cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
+        size = cfg.get("size", model.visual.image_size)
+        self.image_size = int(size[0] if isinstance(size, tuple | list) else size)
+        self.mean = np.asarray(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073)), np.float32)
+        self.std = np.asarray(cfg.get("std", (0.26862954, 0.26130258, 0.27577711)), np.float32)
+        self.dim = int(model.text_projection.shape[1] if getattr(model, "text_projection", None)
+                       is not None else self._probe_dim())
+        self.dtype = torch.float16 if precision == "fp16" else torch.float32
+        self._lock = threading.Lock()
+        if spec.untrained:
+            log.warning("model %s has RANDOM weights: similarities are meaningless", spec.name)
+
+    def _probe_dim(self) -> int:
+        return int(self.embed_texts(["a"]).shape[1])
+
+    def preprocess(self, rgb: np.ndarray) -> np.ndarray:
+        """Resize the shortest side to the model's size (bicubic), centre-crop, normalise.
+
+        Same steps as open_clip's transform, on numpy arrays (no PIL round trip). Returns CHW.
+        """
+        import cv2
+
+        s = self.image_size
+        h, w = rgb.shape[:2]
+        scale = s / min(h, w)
+        nh, nw = max(s, round(h * scale)), max(s, round(w * scale))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        img = cv2.resize(rgb, (nw, nh), interpolation=interp)
+        y, x = (nh - s) // 2, (nw - s) // 2
+        img = img[y : y + s, x : x + s].astype(np.float32) * (1.0 / 255.0)
+        img = (img - self.mean) / self.std
+        return np.ascontiguousarray(img.transpose(2, 0, 1))
+
+    def embed_images(self, images: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        """L2-normalised float32 embeddings of RGB uint8 images (any sizes)."""
+        if not images:
+            return np.zeros((0, self.dim), np.float32)
+        out = []
+        for i in range(0, len(images), batch_size):
+            batch = np.stack([self.preprocess(im) for im in images[i : i + batch_size]])
+            out.append(self.embed_pixels(batch))
+        return np.concatenate(out)
+
+    def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
+        """Embeddings of an already preprocessed ``(n, 3, S, S)`` float32 batch."""
+        import torch
+
+        t = torch.from_numpy(batch)
+        if self.device.startswith("cuda"):
+            t = t.pin_memory().to(self.device, non_blocking=True)
+        with self._lock, torch.inference_mode():
+            feats = self.model.encode_image(t.to(self.dtype), normalize=True)
+        return feats.float().cpu().numpy()
+
+    def tokenize(self, texts: list[str]) -> tuple[Any, list[bool]]:
+        """Tokens for ``texts`` and which of them were truncated to the context length."""
+        truncated = []
+        for t in texts:
+            if not t.strip():
+                raise UsageError("empty text query")
+            n = len(self.tokenizer.encode(t)) if hasattr(self.tokenizer, "encode") else 0
+            truncated.append(n + 2 > self.context_length)
+        return self.tokenizer(texts), truncated
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised float32 embeddings of texts (truncated to the context, with a warning)."""
+        import torch
+
+        tokens, truncated = self.tokenize(texts)
+        for t, cut in zip(texts, truncated, strict=True):
+            if cut:
+                log.warning("text truncated to the model's %d-token context: %.60s…",
+                            self.context_length, t)
+        with self._lock, torch.inference_mode():
+            feats = self.model.encode_text(tokens.to(self.device), normalize=True)
+        return feats.float().cpu().numpy()
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def load_embedder(spec: ModelSpec, device: str | None = None,
+                  threads: int | None = None) -> ClipEmbedder:
+    """The process-wide embedder for ``spec``: loaded on first use, then reused by every task.
+
+    ``threads`` caps torch's CPU threads so that worker processes sharing a machine do not
+    oversubscribe it (``MEDIA_ML_TORCH_THREADS`` overrides).
+    """
+    env = int(os.environ.get("MEDIA_ML_TORCH_THREADS", "0")) or None
+    with _LOAD_LOCK:
+        return _cached_embedder(spec, device, env or threads)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_embedder(spec: ModelSpec, device: str | None, threads: int | None) -> ClipEmbedder:
+    return ClipEmbedder(spec, device=device, threads=threads)
