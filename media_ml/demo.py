@@ -7,13 +7,35 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
+from media_ml.extractors.clip import ModelSpec
 from media_ml.library import Library
 from media_ml.report import contact_sheet
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pick_model(requested: str | None) -> tuple[str, str | None]:
+    """The model to embed with: the one asked for, else the default if its weights are cached
+    here, else ``untrained`` with a loud warning (never a wait on an absent network)."""
+    from media_ml.errors import ModelLoadError
+    from media_ml.extractors.clip import DEFAULT_MODEL, ModelSpec, load_embedder
+
+    if requested:
+        return requested, None
+    try:
+        load_embedder(ModelSpec.parse(DEFAULT_MODEL))
+        return DEFAULT_MODEL, None
+    except ModelLoadError as e:
+        warning = (f"WARNING: {DEFAULT_MODEL} weights are not in the local cache, so the demo "
+                   f"embeds with RANDOM weights ('untrained'): search results below are "
+                   f"meaningless. To use real weights run once with network access: "
+                   f"MEDIA_ML_ALLOW_DOWNLOAD=1 make demo. ({e})")
+        print("\n" + "!" * 100 + "\n" + warning + "\n" + "!" * 100 + "\n", file=sys.stderr)
+        return "untrained", warning
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,12 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--media", default=str(ROOT / "sample_media" / "generated"))
     p.add_argument("--out", default=str(ROOT / "demo_output"))
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--model", default=os.environ.get("MEDIA_ML_MODEL"))
     args = p.parse_args(argv)
+    if not os.environ.get("MEDIA_ML_ALLOW_DOWNLOAD"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # cache only: fail at once, not after retries
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("distributed").setLevel(logging.ERROR)
     out = Path(args.out)
+    model, warning = pick_model(args.model)
     with Library(out / "library") as lib:
-        report = lib.ingest([args.media], workers=args.workers)
+        have = lib.catalog.model()
+        if have is not None and have[0] != ModelSpec.parse(model).name:
+            print(f"re-embedding the demo library with {model} (it held {have[0]})")
+            lib.reembed(model, workers=args.workers)
+        report = lib.ingest([args.media], model=model, workers=args.workers)
         for f in report.failed:
             print(f"FAILED {f['error']}")
         print(f"\n{len(report.ingested)} ingested, {len(report.skipped)} unchanged, "
@@ -41,7 +71,21 @@ def main(argv: list[str] | None = None) -> int:
                     if best else "-")
             print(f"{Path(v.path).name:<18} {v.duration_s:6.1f}s {v.shots:>5} {v.keyframes:>4}  "
                   f"{desc}")
-        sheet = contact_sheet(lib, out / "contact_sheet.html")
+        searches = []
+        text = "a woman in a space suit"
+        hits = lib.search(text=text, k=6)
+        searches.append((f"text search: \u201c{text}\u201d ({model})", hits))
+        print(f"\nsearch \u201c{text}\u201d:")
+        for h in hits:
+            print(f"  {h.score:.3f}  video {h.video_id} shot {h.shot_index} at {h.time_s:.2f}s")
+        if hits:
+            seed = hits[0]
+            like = lib.search(keyframe=seed.keyframe_id, k=6)
+            searches.append((f"more like keyframe {seed.keyframe_id} (video {seed.video_id} "
+                             f"shot {seed.shot_index})", [seed, *like]))
+            print(f"more like keyframe {seed.keyframe_id}: "
+                  + ", ".join(f"v{h.video_id}/s{h.shot_index} {h.score:.3f}" for h in like))
+        sheet = contact_sheet(lib, out / "contact_sheet.html", searches=searches, note=warning)
     print(f"\ncontact sheet: {sheet}")
     return 1 if report.failed else 0
 

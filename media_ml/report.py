@@ -5,12 +5,19 @@ from __future__ import annotations
 import html
 import os
 from pathlib import Path
+from typing import Any
 
 from media_ml.library import Library
 
 
-def contact_sheet(lib: Library, out: str | Path, title: str = "media-ml contact sheet") -> Path:
-    """Write an HTML page with every video's shots and keyframe thumbnails; return its path."""
+def contact_sheet(
+    lib: Library, out: str | Path, title: str = "media-ml contact sheet",
+    searches: list[tuple[str, list[Any]]] | None = None, note: str | None = None,
+) -> Path:
+    """Write an HTML page with every video's shots and keyframe thumbnails; return its path.
+
+    ``searches`` adds one row of hits (``search.Hit``) per ``(caption, hits)``.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     parts = [
@@ -23,6 +30,17 @@ def contact_sheet(lib: Library, out: str | Path, title: str = "media-ml contact 
         "h2{font-size:16px;margin-top:1.5em} .dim{color:#999}",
         "</style></head><body>", f"<h1>{html.escape(title)}</h1>",
     ]
+    if note:
+        parts.append(f"<p style='color:#fb4'>{html.escape(note)}</p>")
+    names = {v.id: Path(v.path).name for v in lib.videos()}
+    for caption, hits in searches or []:
+        parts.append(f"<h2>{html.escape(caption)}</h2>")
+        for h in hits:
+            rel = os.path.relpath(h.thumbnail, out.parent)
+            parts.append(
+                f"<div class='shot'><img src='{html.escape(rel)}'>{h.score:.3f} · "
+                f"{html.escape(names.get(h.video_id, '?'))} shot {h.shot_index} · "
+                f"{h.time_s:.2f}s</div>")
     for v in lib.videos():
         parts.append(
             f"<h2>{html.escape(Path(v.path).name)} <span class='dim'>{v.duration_s:.1f}s · "

@@ -266,7 +266,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_ingest_through_real_dask_scheduler_and_worker_processes(
-    good_clips: list[Path], tmp_path: Path
+    good_clips: list[Path], tmp_path: Path, tiny_model_dir: Path
 ) -> None:
     from distributed import Client
 
@@ -285,11 +285,16 @@ def test_ingest_through_real_dask_scheduler_and_worker_processes(
             c.wait_for_workers(2, timeout=120)
         out = subprocess.run([*MEDIA_ML, "ingest", *map(str, good_clips), "--library",
                               str(tmp_path / "lib"), "--scheduler", addr, "--json",
-                              "--no-progress", "--model", "none"], env=env, capture_output=True, timeout=300)
+                              "--no-progress", "--model", "tiny-test:untrained",
+                              "--model-config", str(tiny_model_dir)],
+                             env=env, capture_output=True, timeout=300)
         assert out.returncode == 0, out.stderr.decode()[-2000:]
         doc = json.loads(out.stdout)
         assert len(doc["ingested"]) == 3 and not doc["failed"]
         assert [len(s[2].split(",")) for s in _library_state(tmp_path / "lib")] == [3, 2, 4]
+        with Library(tmp_path / "lib") as lib:  # embedded on the workers, indexed by the driver
+            assert len(lib.catalog.vectors()[0]) == sum(v.keyframes for v in lib.videos())
+            assert lib.search(text="a bicycle", k=2)
     finally:
         for p in (worker, sched):
             p.terminate()
