@@ -160,6 +160,39 @@ def cmd_reembed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from media_ml.library import Library
+    from media_ml.ranking.sheet import write_suggestions
+
+    with Library(args.library, create=False) as lib:
+        sugg = lib.suggestions(args.video, args.context, k=args.k, contexts_file=args.contexts)
+        cands = sugg.candidates
+        sheet = None
+        if args.out:
+            cands, sheet, _png = write_suggestions(lib.catalog, sugg, args.out)
+    doc = {**sugg.as_json(), "candidates": [c.as_json() for c in cands]}
+    lines = [f"{len(cands)} candidates for video {sugg.video_id} in {sugg.context.name}"]
+    lines += [f"#{c.rank:<3} {c.score:.3f}  candidate {c.candidate_id:<6} shot {c.shot_index:<4} "
+              f"{c.time_s:8.2f}s  crop {c.crop['w']}x{c.crop['h']}+{c.crop['x']}+{c.crop['y']}"
+              f"  {'; '.join(c.reasons[:2])}" for c in cands]
+    if sugg.filtered:
+        lines.append("left out: " + ", ".join(f"{n} {r}" for r, n in sugg.filtered.items()))
+    if sheet:
+        lines.append(f"contact sheet: {sheet}")
+    _emit(doc, args.json, "\n".join(lines))
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from media_ml.library import Library
+
+    with Library(args.library, create=False) as lib:
+        rec = lib.feedback(args.candidate, "accept" if args.accept else "reject", args.note)
+    _emit(rec, args.json, f"{rec['verdict']}ed candidate {rec['candidate_id']} "
+                          f"({rec['context']}, rank {rec['rank']})")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="media-ml", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -211,6 +244,26 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--threshold", type=float, default=0.95, help="cosine similarity")
     common(s, cluster=False)
     s.set_defaults(func=cmd_duplicates)
+
+    s = sub.add_parser("suggest", help="ranked artwork candidates of a video for a context")
+    s.add_argument("--library", required=True)
+    s.add_argument("--video", required=True, help="video id (or path)")
+    s.add_argument("--context", required=True, help="context name (built-in or from --contexts)")
+    s.add_argument("--contexts", help="TOML file with more contexts")
+    s.add_argument("-k", type=int, default=10)
+    s.add_argument("--out", help="write crops and a contact sheet (HTML + PNG) here")
+    common(s, cluster=False)
+    s.set_defaults(func=cmd_suggest)
+
+    s = sub.add_parser("feedback", help="accept or reject a suggested candidate")
+    s.add_argument("--library", required=True)
+    s.add_argument("--candidate", type=int, required=True)
+    v = s.add_mutually_exclusive_group(required=True)
+    v.add_argument("--accept", action="store_true")
+    v.add_argument("--reject", action="store_true")
+    s.add_argument("--note")
+    common(s, cluster=False)
+    s.set_defaults(func=cmd_feedback)
 
     s = sub.add_parser("reindex", help="rebuild the vector index from the stored vectors")
     s.add_argument("--library", required=True)

@@ -25,7 +25,7 @@ from media_ml.types import VideoResult
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -72,6 +72,8 @@ _SCHEMA = [
         signals TEXT NOT NULL,
         face_boxes TEXT NOT NULL,
         thumbnail TEXT NOT NULL,
+        pts INTEGER,
+        seek_pts INTEGER,
         UNIQUE (video_id, frame)
     )""",
     "CREATE INDEX IF NOT EXISTS keyframes_video ON keyframes(video_id, shot_index)",
@@ -79,6 +81,25 @@ _SCHEMA = [
         keyframe_id INTEGER PRIMARY KEY REFERENCES keyframes(id) ON DELETE CASCADE,
         vector BLOB NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS candidates (
+        id INTEGER PRIMARY KEY,
+        keyframe_id INTEGER NOT NULL REFERENCES keyframes(id) ON DELETE CASCADE,
+        context TEXT NOT NULL,
+        x INTEGER NOT NULL, y INTEGER NOT NULL, w INTEGER NOT NULL, h INTEGER NOT NULL,
+        last_rank INTEGER, last_score REAL, last_suggested_at REAL,
+        UNIQUE (keyframe_id, context, x, y, w, h)
+    )""",
+    """CREATE TABLE IF NOT EXISTS feedback (
+        id INTEGER PRIMARY KEY,
+        candidate_id INTEGER NOT NULL REFERENCES candidates(id) ON DELETE CASCADE,
+        context TEXT NOT NULL,
+        verdict TEXT NOT NULL CHECK (verdict IN ('accept', 'reject')),
+        note TEXT,
+        rank INTEGER,
+        score REAL,
+        created_at REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS feedback_candidate ON feedback(candidate_id)",
     """CREATE TABLE IF NOT EXISTS failures (
         path TEXT PRIMARY KEY, content_hash TEXT, error TEXT NOT NULL, failed_at REAL NOT NULL
     )""",
@@ -140,12 +161,18 @@ class Catalog:
             for stmt in _SCHEMA:
                 cur.execute(stmt)
             row = cur.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                cur.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
+            version = int(row[0]) if row else SCHEMA_VERSION
+            if version > SCHEMA_VERSION:
                 raise LibraryError(
-                    f"{self.root}: library schema {row[0]} is newer than this media-ml "
+                    f"{self.root}: library schema {version} is newer than this media-ml "
                     f"({SCHEMA_VERSION}); upgrade media-ml")
+            if version < 2:  # v1 → v2: where to decode each keyframe from
+                cols = {r[1] for r in cur.execute("PRAGMA table_info(keyframes)")}
+                for col in ("pts", "seek_pts"):
+                    if col not in cols:
+                        cur.execute(f"ALTER TABLE keyframes ADD COLUMN {col} INTEGER")
+            cur.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),))
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -238,7 +265,7 @@ class Catalog:
 
     def keyframes(self, video_id: int | None = None) -> list[dict[str, Any]]:
         sql = """SELECT id, video_id, shot_index, frame, time_s, width, height, signals,
-                        face_boxes, thumbnail FROM keyframes"""
+                        face_boxes, thumbnail, pts, seek_pts FROM keyframes"""
         args: Sequence[Any] = ()
         if video_id is not None:
             sql += " WHERE video_id=?"
@@ -307,13 +334,14 @@ class Catalog:
             cur.executemany(
                 """INSERT INTO keyframes (video_id, shot_index, frame, time_s, width, height,
                    brightness, exposure, contrast, colourfulness, sharpness, faces, face_area,
-                   composition, black, signals, face_boxes, thumbnail)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                   composition, black, signals, face_boxes, thumbnail, pts, seek_pts)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
                 [(vid, k.shot_index, k.frame, k.time_s, k.width, k.height, k.signals.brightness,
                   k.signals.exposure, k.signals.contrast, k.signals.colourfulness,
                   k.signals.sharpness, k.signals.faces, k.signals.face_area,
                   k.signals.composition, int(k.signals.black), json.dumps(k.signals.as_json()),
-                  json.dumps([f.__dict__ for f in k.face_boxes]), rel[k.frame])
+                  json.dumps([f.__dict__ for f in k.face_boxes]), rel[k.frame], k.pts,
+                  k.seek_pts)
                  for k in result.keyframes])
             ids = {int(r[1]): int(r[0]) for r in cur.execute(
                 "SELECT id, frame FROM keyframes WHERE video_id=?", (vid,))}
@@ -365,6 +393,54 @@ class Catalog:
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+
+    def register_candidates(self, rows: list[tuple[int, str, int, int, int, int]]) -> list[int]:
+        """Stable ids for (keyframe, context, crop) candidates, created on first sight."""
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.executemany("""INSERT OR IGNORE INTO candidates (keyframe_id, context, x, y, w, h)
+                               VALUES (?,?,?,?,?,?)""", rows)
+            ids = [int(cur.execute("""SELECT id FROM candidates WHERE keyframe_id=? AND context=?
+                                      AND x=? AND y=? AND w=? AND h=?""", r).fetchone()[0])
+                   for r in rows]
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return ids
+
+    def record_ranks(self, rows: list[tuple[int, int, float]], at: float) -> None:
+        self.conn.executemany(
+            "UPDATE candidates SET last_rank=?, last_score=?, last_suggested_at=? WHERE id=?",
+            [(rank, score, at, cid) for cid, rank, score in rows])
+
+    def verdicts(self, video_id: int, context: str) -> dict[int, str]:
+        """The latest editor verdict per candidate of a video in a context."""
+        rows = self.conn.execute(
+            """SELECT f.candidate_id, f.verdict FROM feedback f
+               JOIN candidates c ON c.id = f.candidate_id
+               JOIN keyframes k ON k.id = c.keyframe_id
+               WHERE k.video_id=? AND f.context=? ORDER BY f.id""", (video_id, context))
+        return {int(cid): str(v) for cid, v in rows}
+
+    def add_feedback(self, candidate_id: int, verdict: str, note: str | None) -> dict[str, Any]:
+        """Record an editor's verdict on a candidate, with its context and last rank."""
+        if verdict not in ("accept", "reject"):
+            raise UsageError(f"verdict must be accept or reject, got {verdict!r}")
+        row = self.conn.execute(
+            "SELECT context, last_rank, last_score, keyframe_id FROM candidates WHERE id=?",
+            (int(candidate_id),)).fetchone()
+        if row is None:
+            raise UsageError(f"unknown candidate id {candidate_id}")
+        at = time.time()
+        self.conn.execute(
+            """INSERT INTO feedback (candidate_id, context, verdict, note, rank, score,
+               created_at) VALUES (?,?,?,?,?,?,?)""",
+            (int(candidate_id), row[0], verdict, note, row[1], row[2], at))
+        return {"candidate_id": int(candidate_id), "context": row[0], "verdict": verdict,
+                "rank": row[1], "score": row[2], "keyframe_id": row[3], "note": note,
+                "created_at": at}
 
     def record_failure(self, path: str, error: str, content_hash: str | None = None) -> None:
         self.conn.execute("INSERT OR REPLACE INTO failures VALUES (?,?,?,?)",
@@ -567,6 +643,41 @@ class Library:
         if vectors:
             rebuild_index(self.catalog)
         return len(vectors)
+
+    def suggest(self, video: int | str, context: Any, k: int = 10,
+                contexts_file: str | Path | None = None) -> list[Any]:
+        """Ranked artwork candidates of a video (id or path) for a context (name or Context)."""
+        return self.suggestions(video, context, k, contexts_file).candidates
+
+    def suggestions(self, video: int | str, context: Any, k: int = 10,
+                    contexts_file: str | Path | None = None) -> Any:
+        """Like ``suggest`` with what was filtered and what editors rejected."""
+        from media_ml.ranking.contexts import Context, get_context
+        from media_ml.ranking.suggest import suggest
+
+        ctx = context if isinstance(context, Context) else get_context(str(context),
+                                                                        contexts_file)
+        vid = self.video_id(video)
+        embed = None
+        if self.catalog.model() is not None and (ctx.prompts or ctx.negative_prompts):
+            embed = self.embedder().embed_texts
+        return suggest(self.catalog, vid, ctx, k, embed)
+
+    def video_id(self, video: int | str) -> int:
+        """A video's id from its id or its path."""
+        if isinstance(video, int) or str(video).isdigit():
+            vid = int(video)
+            if not any(v.id == vid for v in self.videos()):
+                raise UsageError(f"unknown video id {vid}")
+            return vid
+        found = self.catalog.lookup(str(Path(video).resolve()))
+        if found is None:
+            raise UsageError(f"{video}: not in the library")
+        return found[0]
+
+    def feedback(self, candidate: int, verdict: str, note: str | None = None) -> dict[str, Any]:
+        """Record an editor's accept/reject of a candidate (context and rank are recorded)."""
+        return self.catalog.add_feedback(candidate, verdict, note)
 
     def reindex(self, memory_budget_bytes: int | None = None) -> Any:
         """Rebuild ``DIR/index`` from the stored vectors."""

@@ -145,6 +145,8 @@ class Signals:
     face_y: float | None
     composition: float  # rule-of-thirds: how close the salient centre lies to a thirds point
     black: bool
+    # Salient region (gradient energy), relative to width/height: what a crop should keep.
+    salient: tuple[float, float, float, float] = (0.25, 0.25, 0.5, 0.5)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,6 +165,8 @@ class Keyframe:
     face_boxes: tuple[Face, ...]
     thumbnail: bytes = field(repr=False)
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
+    pts: int | None = None  # presentation timestamp, and the keyframe pts to seek to
+    seek_pts: int | None = None
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ def plan_candidates(
     """Candidate frames for every shot, sorted by frame."""
     cfg = cfg or KeyframeConfig()
     black = _black(grids, ShotDetectorConfig()) if len(grids) else np.zeros(0, bool)
+    black = black | flash_frames(grids)
     out: list[Candidate] = []
     for shot in shots:
         lo = shot.start_frame + shot.transition_frames + (cfg.margin_frames
@@ -72,6 +73,18 @@ def plan_candidates(
                 out.append(Candidate(int(part[p]), shot.index, slot))
     out.sort(key=lambda c: c.frame)
     return out
+
+
+def flash_frames(grids: np.ndarray, jump: float = 18.0, window: int = 6) -> np.ndarray:
+    """Frames much brighter than the frames around them (camera flashes, strobes)."""
+    if not len(grids):
+        return np.zeros(0, bool)
+    from media_ml.extractors.video import Y_GRID
+
+    luma = grids[:, : Y_GRID[0] * Y_GRID[1]].astype(np.float32).mean(axis=1)
+    pad = np.pad(luma, window, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(pad, 2 * window + 1)
+    return np.asarray(luma - np.median(windows, axis=1) > jump)
 
 
 def candidate_score(sharpness: float, brightness: float, black: bool) -> float:

@@ -308,7 +308,11 @@ class VectorIndex:
         n = len(self)
         if not self._factory.is_ivf:
             budget = self._manifest["build"]["memory_budget_bytes"]
-            return choose_factory(n, self.dim, budget) != self.factory
+            try:
+                return choose_factory(n, self.dim, budget) != self.factory
+            except UsageError as exc:  # nothing fits the budget: a rebuild would not help
+                log.warning("%s: %s", self, exc)
+                return False
         trained = self._manifest["trained_for"]
         return n > REGROW_FACTOR * trained or n * REGROW_FACTOR < trained
 

@@ -143,7 +143,8 @@ def keyframe_task(
         out.append(Keyframe(
             shot_index=shot_index, frame=idx, time_s=by_frame[idx].time_s, width=ref.width,
             height=ref.height, signals=sig, face_boxes=boxes,
-            thumbnail=encode_jpeg(rgb, cfg.thumbnail_side),
+            thumbnail=encode_jpeg(rgb, cfg.thumbnail_side), pts=by_frame[idx].pts,
+            seek_pts=by_frame[idx].seek_pts,
         ))
     if model is not None and out:
         embedder = load_embedder(model, threads=threads)

@@ -1,0 +1,1 @@
+"""Artwork candidates per context: contexts, crops, scoring and diversity."""
