@@ -13,6 +13,7 @@ from pathlib import Path
 
 from media_ml.extractors.clip import ModelSpec
 from media_ml.library import Library
+from media_ml.ranking.sheet import write_suggestions
 from media_ml.report import contact_sheet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +87,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"more like keyframe {seed.keyframe_id}: "
                   + ", ".join(f"v{h.video_id}/s{h.shot_index} {h.score:.3f}" for h in like))
         sheet = contact_sheet(lib, out / "contact_sheet.html", searches=searches, note=warning)
-    print(f"\ncontact sheet: {sheet}")
+        print(f"\ncontact sheet: {sheet}")
+        faces = next((v for v in lib.videos() if Path(v.path).name == "faces.mp4"), None)
+        if faces is not None:
+            for context in ("web-row", "mobile-boxart"):
+                sugg = lib.suggestions(faces.id, context, k=5)
+                cands, html, png = write_suggestions(lib.catalog, sugg, out / "suggest" / context)
+                print(f"\n{context}: {len(cands)} suggestions for {Path(faces.path).name}")
+                for c in cands:
+                    print(f"  #{c.rank} {c.score:.3f} shot {c.shot_index} at {c.time_s:.2f}s "
+                          f"crop {c.crop['w']}x{c.crop['h']}  ({'; '.join(c.reasons[:2])})")
+                print(f"  contact sheet: {html} (and {png.name})")
     return 1 if report.failed else 0
 
 
