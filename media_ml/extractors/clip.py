@@ -139,11 +139,12 @@ class ClipEmbedder:
                        is not None else self._probe_dim())
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
         self._lock = threading.Lock()
+        self._text_cache: dict[str, np.ndarray] = {}
         if spec.untrained:
             log.warning("model %s has RANDOM weights: similarities are meaningless", spec.name)
 
     def _probe_dim(self) -> int:
-        return int(self.embed_texts(["a"]).shape[1])
+        return int(self._embed_texts(["a"]).shape[1])
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
         """Resize the shortest side to the model's size (bicubic), centre-crop, normalise.
@@ -195,7 +196,19 @@ class ClipEmbedder:
         return self.tokenizer(texts), truncated
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
-        """L2-normalised float32 embeddings of texts (truncated to the context, with a warning)."""
+        """L2-normalised float32 embeddings of texts (truncated to the context, with a warning).
+
+        Results are cached per text (context prompts are asked for on every ``suggest``).
+        """
+        missing = [t for t in dict.fromkeys(texts) if t not in self._text_cache]
+        if missing:
+            for t, v in zip(missing, self._embed_texts(missing), strict=True):
+                if len(self._text_cache) >= 4096:
+                    self._text_cache.pop(next(iter(self._text_cache)))
+                self._text_cache[t] = v
+        return np.stack([self._text_cache[t] for t in texts])
+
+    def _embed_texts(self, texts: list[str]) -> np.ndarray:
         import torch
 
         tokens, truncated = self.tokenize(texts)

@@ -50,6 +50,7 @@ class ShotDetectorConfig:
     betweenness: float = 0.9
     gradual_max_step: float = 0.45
     gradual_isolation: float = 2.0
+    gradual_steady: float = 0.25
     black_luma: float = 26.0
     black_spread: float = 6.0
     min_shot_frames: int = 6
@@ -114,11 +115,18 @@ def _cuts(g: np.ndarray, cfg: ShotDetectorConfig) -> list[Transition]:
         return []
     d1 = np.zeros(n, np.float32)
     d1[1:] = _dist(g[1:], g[:-1])
+    # Dark pictures change by fewer grey levels: scale the absolute thresholds with brightness
+    # (down to 40 %), the way the eye sees relative change.
+    luma = g[:, :_NY].astype(np.float32).mean(axis=1)
+    pair = np.zeros(n, np.float32)
+    pair[1:] = np.maximum(luma[1:], luma[:-1])
+    scale = np.clip(pair / 100.0, 0.4, 1.0)
     share = np.zeros(n, np.float32)
-    share[1:] = _changed(g[1:], g[:-1], cfg.block_change)
+    diff = np.abs(g[1:, :_NY].astype(np.float32) - g[:-1, :_NY].astype(np.float32))
+    share[1:] = (diff > cfg.block_change * scale[1:, None]).mean(axis=1)
     w = cfg.baseline_window
     base = np.maximum(_rolling_median(d1, w, before=True), _rolling_median(d1, w, before=False))
-    cand = np.flatnonzero((d1 > np.maximum(cfg.cut_min, cfg.cut_ratio * base))
+    cand = np.flatnonzero((d1 > np.maximum(cfg.cut_min * scale, cfg.cut_ratio * base))
                           & (share > cfg.cut_fraction))
     out: list[Transition] = []
     f = cfg.flash_frames
@@ -211,8 +219,17 @@ def _gradual_window(
     e = a + 1 + int(np.argmax(alpha >= 0.9)) if (alpha >= 0.9).any() else b
     if e - s < 2:
         return None
-    mid = np.clip(beta[min(len(beta) - 1, max(0, (s + e) // 2 - a - 1))], -0.5, 1.5)
-    kind = "wipe" if float(np.std(mid)) > 0.3 else "dissolve"
+    # A dissolve moves every block together; a wipe switches each block from its old value to
+    # its new one (values near 0 or 1). Motion (a pan) does neither.
+    span = np.clip(beta[max(0, s - a - 1) : max(1, e - a - 1)], -0.5, 1.5)
+    together = float(np.mean(np.std(span, axis=1)))
+    switched = float(np.mean((np.abs(span) < 0.25) | (np.abs(span - 1) < 0.25)))
+    if together <= 0.2:
+        kind = "dissolve"
+    elif switched >= 0.75:
+        kind = "wipe"
+    else:
+        return None
     return s, e, kind, between
 
 
@@ -220,6 +237,9 @@ def _graduals(g: np.ndarray, cfg: ShotDetectorConfig, blocked: np.ndarray) -> li
     """Dissolves and wipes: isolated windows whose inside lies between its ends, block by block."""
     n = g.shape[0]
     gf = g.astype(np.float32)
+    d1 = np.zeros(n + 1, np.float32)
+    if n > 1:
+        d1[1:n] = _dist(gf[1:], gf[:-1])
     cands: list[tuple[float, int, int, str]] = []  # (score, start, end, kind)
     for L in cfg.gradual_scales:
         if L >= n:
@@ -242,7 +262,11 @@ def _graduals(g: np.ndarray, cfg: ShotDetectorConfig, blocked: np.ndarray) -> li
                             & (chord >= cfg.gradual_isolation * np.maximum(before, after)))
         for a in ok.tolist():
             b = a + L
-            if blocked[a : b + 1].any():
+            if blocked[a + 1 : b + 1].any():
+                continue
+            # Both ends must be steady pictures, not a flash or the middle of motion.
+            steady = cfg.gradual_steady * float(chord[a])
+            if (a > 0 and d1[a] > steady) or (b + 1 < n and d1[b + 1] > steady):
                 continue
             found = _gradual_window(gf, a, b, cfg)
             if found is not None:
@@ -272,6 +296,9 @@ def _detect_range(g: np.ndarray, cfg: ShotDetectorConfig) -> list[Transition]:
     for c in _cuts(g, cfg):
         if not blocked[max(0, c.frame - 2) : c.frame + 3].any():
             trans.append(c)
+    for c in list(trans):
+        if c.kind == "cut":
+            blocked[c.frame] = True  # no gradual window spans a cut
     for c in _graduals(g, cfg, blocked):
         trans.append(c)
         blocked[c.frame : c.frame + c.length] = True

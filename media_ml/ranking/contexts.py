@@ -53,7 +53,7 @@ class Context:
     diversity: float = 0.3  # MMR: share of the score traded for being unlike what is picked
     # Title-relative similarity (0 typical pair, 1 identical) above which two candidates are
     # the same picture; see ranking.suggest.relative_similarity.
-    duplicate_threshold: float = 0.8
+    duplicate_threshold: float = 0.9
 
     def __post_init__(self) -> None:
         where = f"context {self.name!r}"
