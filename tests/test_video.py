@@ -138,3 +138,18 @@ def test_opening_a_non_video_names_the_file_and_reason(tmp_path: Path) -> None:
         video.probe(text)
     with pytest.raises(VideoOpenError, match="no such file"):
         video.probe(tmp_path / "missing.mp4")
+
+
+def test_sparse_frames_skip_non_reference_decoding_yet_match_a_full_pass(tmp_path: Path) -> None:
+    # B-frames and a long GOP: far-away targets are reached decoding reference frames only.
+    frames, _ = cut_clip_frames([60, 60, 60], (160, 96))
+    path = write_video(tmp_path / "bframes.mp4", frames, gop=250,
+                       options={"preset": "medium", "bf": "3"})
+    info = video.probe(path)
+    seg = video.plan_segments(info, segment_s=1000)[0]
+    ref = {i: video.analysis_grid(f) for i, f in video.iter_segment_frames(seg)}
+    wanted = [1, 2, 40, 97, 98, 150, 179]
+    got = {i: video.analysis_grid(f)
+           for i, f in video.iter_frames_at(str(path), video.frame_targets(info, wanted))}
+    assert sorted(got) == wanted
+    assert all(np.array_equal(got[i], ref[i]) for i in wanted)

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -286,7 +287,7 @@ def iter_segment_frames(segment: Segment, threads: int = 0) -> Iterator[tuple[in
         container.close()
 
 
-def _safe_demux(container, stream) -> Iterator[object]:
+def _safe_demux(container, stream) -> Iterator[Any]:
     """Demux, stopping (not raising) when the container breaks: truncated files end early."""
     import av
 
@@ -398,8 +399,13 @@ def iter_frames_at(
     container = _open(path)
     try:
         stream = container.streams.video[0]
-        stream.codec_context.thread_type = "AUTO"
-        stream.codec_context.thread_count = threads if threads > 0 else (os.cpu_count() or 1)
+        ctx = stream.codec_context
+        ctx.thread_type = "AUTO"
+        ctx.thread_count = threads if threads > 0 else (os.cpu_count() or 1)
+        # Far from the next target only reference frames matter: skip decoding the others.
+        tb = stream.time_base or Fraction(1, 90000)
+        margin = int(1 / tb)  # one second of pts: well beyond any B-frame reordering
+        skipping = False
         i = 0
         while i < n:
             seek = targets[i][2]
@@ -408,6 +414,10 @@ def iter_frames_at(
             pos: int | None = None
             at_end = True
             for packet in _safe_demux(container, stream):
+                far = packet.pts is not None and packet.pts < targets[i][1] - margin
+                if far != skipping:
+                    ctx.skip_frame = "NONREF" if far else "DEFAULT"
+                    skipping = far
                 try:
                     frames = stream.decode(packet)
                 except av.error.FFmpegError:

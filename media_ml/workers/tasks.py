@@ -156,19 +156,43 @@ def keyframe_task(
 
 def embed_frames_task(
     ref: VideoRef, frames: list[tuple[int, int, int | None]], model: ModelSpec,
-    analysis_side: int = 640, threads: int = 1,
+    analysis_side: int = 640, threads: int = 1, batch_size: int = 32,
 ) -> list[tuple[int, np.ndarray]]:
-    """Decode the given frames and embed them (``media-ml reembed``)."""
+    """Decode the given frames and embed them (``media-ml reembed``).
+
+    A producer thread decodes and preprocesses the next batch while the model runs on this one
+    (PyAV and torch both release the GIL), so decoding hides behind inference.
+    """
+    import queue
+    import threading
+
     embedder = load_embedder(model, threads=threads)
+    batches: queue.Queue[tuple[list[int], np.ndarray] | BaseException | None] = queue.Queue(2)
+
+    def produce() -> None:
+        try:
+            idx: list[int] = []
+            pix: list[np.ndarray] = []
+            for i, frame in video.iter_frames_at(ref.path, frames, threads=1):
+                rgb = video.frame_to_rgb(frame, ref.rotation, max_side=analysis_side)
+                idx.append(i)
+                pix.append(embedder.preprocess(rgb))
+                if len(idx) == batch_size:
+                    batches.put((idx, np.stack(pix)))
+                    idx, pix = [], []
+            if idx:
+                batches.put((idx, np.stack(pix)))
+            batches.put(None)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, re-raised there
+            batches.put(e)
+
+    worker = threading.Thread(target=produce, name="embed-decode", daemon=True)
+    worker.start()
     out: list[tuple[int, np.ndarray]] = []
-    batch: list[tuple[int, np.ndarray]] = []
-    for idx, frame in video.iter_frames_at(ref.path, frames, threads=threads):
-        batch.append((idx, video.frame_to_rgb(frame, ref.rotation, max_side=analysis_side)))
-        if len(batch) == 32:
-            vecs = embedder.embed_images([b[1] for b in batch])
-            out += [(b[0], v) for b, v in zip(batch, vecs, strict=True)]
-            batch = []
-    if batch:
-        vecs = embedder.embed_images([b[1] for b in batch])
-        out += [(b[0], v) for b, v in zip(batch, vecs, strict=True)]
+    while (item := batches.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        idx, pix = item
+        out += list(zip(idx, embedder.embed_pixels(pix), strict=True))
+    worker.join()
     return out
