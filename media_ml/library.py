@@ -518,6 +518,7 @@ class Library:
         self.root = Path(root)
         self.catalog = Catalog(self.root, create=create)
         self._model_identity: tuple[str, str] | None = None
+        self._index: tuple[int, Any] | None = None
 
     def close(self) -> None:
         self.catalog.close()
@@ -615,13 +616,22 @@ class Library:
         from media_ml.search import search
 
         return search(self.catalog, self.embedder, text=text, image=image, keyframe=keyframe,
-                      k=k, video=video)
+                      k=k, video=video, index=self.index)
+
+    def index(self) -> Any:
+        """The vector index, loaded once and kept while the catalog's generation holds."""
+        from media_ml.search import open_index
+
+        gen = self.catalog.generation()
+        if self._index is None or self._index[0] != gen:
+            self._index = (gen, open_index(self.catalog))
+        return self._index[1]
 
     def duplicates(self, threshold: float = 0.95) -> list[dict[str, Any]]:
         """Groups of near-duplicate shots across the library."""
         from media_ml.search import duplicate_groups
 
-        return duplicate_groups(self.catalog, threshold)
+        return duplicate_groups(self.catalog, threshold, index=self.index)
 
     def reembed(self, model: str, *, config: str | None = None, scheduler: str | None = None,
                 workers: int | None = None, client: Any = None, progress: bool = True) -> int:
@@ -640,6 +650,7 @@ class Library:
         with ctx as c:
             vectors = compute_embeddings(self.catalog, c, spec, progress)
         self.catalog.replace_vectors(vectors, (spec.name, weights_identity(spec)), config)
+        self._index = None
         if vectors:
             rebuild_index(self.catalog)
         return len(vectors)
@@ -683,4 +694,5 @@ class Library:
         """Rebuild ``DIR/index`` from the stored vectors."""
         from media_ml.search import rebuild_index
 
+        self._index = None
         return rebuild_index(self.catalog, memory_budget_bytes)

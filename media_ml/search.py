@@ -125,8 +125,11 @@ def query_vector(catalog: Any, embedder: Any, *, text: str | None = None,
 
 def search(catalog: Any, embedder: Any, *, text: str | None = None,
            image: str | Path | None = None, keyframe: int | None = None, k: int = 10,
-           video: int | None = None) -> list[Hit]:
-    """Top-``k`` keyframes for one query; ``video`` restricts to one video (exact search)."""
+           video: int | None = None, index: Any = None) -> list[Hit]:
+    """Top-``k`` keyframes for one query; ``video`` restricts to one video (exact search).
+
+    ``index`` returns the loaded index (a library keeps it warm); default: load it now.
+    """
     if k <= 0:
         raise UsageError(f"k must be >= 1, got {k}")
     if catalog.model() is None:
@@ -141,8 +144,8 @@ def search(catalog: Any, embedder: Any, *, text: str | None = None,
         order = np.argsort(-scores, kind="stable")[: k + extra]
         found = [(int(ids[i]), float(scores[i])) for i in order]
     else:
-        index = open_index(catalog)
-        s, i = index.search(q[None, :], k + extra)
+        loaded = index() if index is not None else open_index(catalog)
+        s, i = loaded.search(q[None, :], k + extra)
         found = [(int(a), float(b)) for a, b in zip(i[0], s[0], strict=True) if a >= 0]
     if keyframe is not None:
         found = [f for f in found if f[0] != int(keyframe)]
@@ -153,8 +156,8 @@ def search(catalog: Any, embedder: Any, *, text: str | None = None,
                 thumbnail=rows[f[0]]["thumbnail"]) for f in found if f[0] in rows]
 
 
-def duplicate_groups(catalog: Any, threshold: float = 0.95, neighbours: int = 10
-                     ) -> list[dict[str, Any]]:
+def duplicate_groups(catalog: Any, threshold: float = 0.95, neighbours: int = 10,
+                     index: Any = None) -> list[dict[str, Any]]:
     """Groups of near-duplicate shots across the library (cosine ≥ ``threshold``).
 
     Shots are linked when any of their keyframes are that close; groups are the connected
@@ -165,7 +168,7 @@ def duplicate_groups(catalog: Any, threshold: float = 0.95, neighbours: int = 10
     ids, vecs = catalog.vectors()
     if not len(ids):
         raise UsageError(f"{catalog.root}: library has no index (no embeddings)")
-    index = open_index(catalog)
+    loaded = index() if index is not None else open_index(catalog)
     rows = catalog.keyframe_rows(ids.tolist())
     parent: dict[tuple[int, int], tuple[int, int]] = {}
 
@@ -179,7 +182,7 @@ def duplicate_groups(catalog: Any, threshold: float = 0.95, neighbours: int = 10
     Pair = tuple[tuple[int, int], tuple[int, int]]
     best: dict[Pair, float] = {}
     for start in range(0, len(ids), 1024):
-        s, nn = index.search(vecs[start : start + 1024], min(neighbours, len(ids)))
+        s, nn = loaded.search(vecs[start : start + 1024], min(neighbours, len(ids)))
         for qi in range(s.shape[0]):
             a = rows[int(ids[start + qi])]
             sa = (a["video_id"], a["shot_index"])
