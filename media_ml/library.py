@@ -171,8 +171,9 @@ class Catalog:
                 for col in ("pts", "seek_pts"):
                     if col not in cols:
                         cur.execute(f"ALTER TABLE keyframes ADD COLUMN {col} INTEGER")
-            cur.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                        (str(SCHEMA_VERSION),))
+            if row is None or version < SCHEMA_VERSION:
+                cur.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                            (str(SCHEMA_VERSION),))
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
