@@ -38,12 +38,27 @@ def task_key(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex}"
 
 
+def model_resources(executor: Any) -> dict[str, Any]:
+    """``resources={"GPU": 1}`` when some worker of the cluster declares a GPU resource
+    (``dask worker --resources GPU=1``), so embedding tasks run there; else nothing.
+
+    Tasks are submitted as futures with the annotation, which graph optimisation cannot drop.
+    """
+    info = getattr(executor, "scheduler_info", None)
+    if info is None:
+        return {}
+    workers = info().get("workers", {})
+    if any(w.get("resources", {}).get("GPU", 0) >= 1 for w in workers.values()):
+        return {"resources": {"GPU": 1}}
+    return {}
+
+
 class InlineExecutor:
     """Runs each task at once in this process: for small jobs and the ``shots`` command."""
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> cf.Future[Any]:
-        kwargs.pop("pure", None)
-        kwargs.pop("key", None)
+        for name in ("pure", "key", "resources"):
+            kwargs.pop(name, None)
         fut: cf.Future[Any] = cf.Future()
         try:
             fut.set_result(fn(*args, **kwargs))
@@ -129,8 +144,10 @@ def analyse_video(
                 and chunks[-1][-1].shot_index != r.shot_index):
             chunks.append([])
         chunks[-1].append(r)
+    extra = model_resources(executor) if settings.model is not None else {}
     futures = [executor.submit(tasks.guarded, tasks.keyframe_task, ref, c, settings.keyframes,
-                               settings.decoder_threads, settings.model, key=task_key("keyframes"))
+                               settings.decoder_threads, settings.model, key=task_key("keyframes"),
+                               **extra)
                for c in chunks]
     keyframes = [k for fut in futures for k in tasks.unwrap(fut.result())]
     if not keyframes and shots:
@@ -236,7 +253,7 @@ def compute_embeddings(catalog: Any, client: Any, spec: ModelSpec, progress: boo
         ref = tasks.VideoRef(info.path, info.rotation, info.width, info.height)
         for i in range(0, len(targets), 64):
             fut = client.submit(tasks.guarded, tasks.embed_frames_task, ref, targets[i:i + 64],
-                                spec, key=task_key("embed"))
+                                spec, key=task_key("embed"), **model_resources(client))
             jobs.append((fut, by_frame))
     if problems:
         raise MediaMLError("cannot re-embed: " + "; ".join(problems))
