@@ -30,6 +30,10 @@ test-fast: $(STAMP)
 
 bench: $(STAMP) samples
 	$(PY) benchmarks/shots.py
+	$(PY) benchmarks/suggest.py
+	$(PY) benchmarks/embed.py
+	$(PY) benchmarks/search.py
+	$(PY) benchmarks/index.py --sizes 100000 1000000
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .mypy_cache
