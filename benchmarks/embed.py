@@ -12,6 +12,7 @@ weights: the compute is the same as trained.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
 import sys
@@ -29,15 +30,17 @@ def main() -> int:
     p.add_argument("--model", default="untrained")
     p.add_argument("--images", type=int, default=256)
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (ingest gives each 1-thread Dask worker 1)")
     p.add_argument("--video", default=str(ROOT / "benchmarks" / "media" /
                                           "long_180s_1280x720_30fps_seed0.mp4"))
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-
     from media_ml.extractors import video
-    from media_ml.extractors.clip import ModelSpec, load_embedder
+    from media_ml.extractors.clip import ModelSpec, load_embedder  # sets OMP_WAIT_POLICY
     from media_ml.workers.tasks import VideoRef, embed_frames_task
+
+    torch = importlib.import_module("torch")  # after media_ml, as in a worker
 
     path = Path(args.video)
     if not path.exists():
@@ -45,7 +48,7 @@ def main() -> int:
 
         make_samples.make_long_clip(path, seconds=180)
     spec = ModelSpec.parse(args.model)
-    threads = os.cpu_count() or 1
+    threads = args.threads or os.cpu_count() or 1
     emb = load_embedder(spec, threads=threads)
     info = video.probe(path)
     step = max(1, info.frames // args.images)
@@ -74,7 +77,7 @@ def main() -> int:
     n = len(frames)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), platform.machine())
-    print(f"machine: {threads} cores ({cpu}); device {emb.device}; torch "
+    print(f"machine: {os.cpu_count()} cores ({cpu}); device {emb.device}; torch "
           f"{torch.__version__} threads {torch.get_num_threads()}; model {spec.name}; "
           f"batch {args.batch}; {n} frames of {path.name} ({info.width}x{info.height})")
     print(f"{'stage':<34} {'images/s':>9} {'ratio':>6}")

@@ -29,6 +29,11 @@ from media_ml.errors import ModelLoadError, UsageError
 
 log = logging.getLogger(__name__)
 
+# Decoding threads run beside inference (``embed_frames_task``); OpenMP threads that spin while
+# idle starve them (measured: 0.41 → 0.86 of the forward-pass rate on 2 cores). Must be set
+# before torch is first imported; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 DEFAULT_MODEL = "ViT-B-32:laion2b_s34b_b79k"
 DEFAULT_ARCH = "ViT-B-32"
 UNTRAINED = "untrained"
