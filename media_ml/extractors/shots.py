@@ -233,6 +233,21 @@ def _gradual_window(
     return s, e, kind, between
 
 
+def _run_representatives(ok: np.ndarray, chord: np.ndarray, every: int = 4) -> list[int]:
+    """Window starts worth testing: in each run of consecutive passing starts (the same
+    transition seen from neighbouring windows), the strongest one and every ``every``-th."""
+    if not ok.size:
+        return []
+    out: list[int] = []
+    breaks = np.flatnonzero(np.diff(ok) > 1) + 1
+    for run in np.split(ok, breaks):
+        picks = set(run[::every].tolist())
+        picks.add(int(run[np.argmax(chord[run])]))
+        picks.add(int(run[-1]))
+        out.extend(sorted(picks))
+    return out
+
+
 def _graduals(g: np.ndarray, cfg: ShotDetectorConfig, blocked: np.ndarray) -> list[Transition]:
     """Dissolves and wipes: isolated windows whose inside lies between its ends, block by block."""
     n = g.shape[0]
@@ -260,7 +275,7 @@ def _graduals(g: np.ndarray, cfg: ShotDetectorConfig, blocked: np.ndarray) -> li
             known[: m - L] = True
         ok = np.flatnonzero((chord >= cfg.gradual_min) & (share > cfg.cut_fraction) & known
                             & (chord >= cfg.gradual_isolation * np.maximum(before, after)))
-        for a in ok.tolist():
+        for a in _run_representatives(ok, chord):
             b = a + L
             if blocked[a + 1 : b + 1].any():
                 continue

@@ -313,19 +313,18 @@ def _plane_array(plane, dtype=np.uint8) -> np.ndarray:
 def _block_means(a: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """Block-average a plane to ``grid`` after striding it down to ~8 samples per block side.
 
-    Striding (not resizing) keeps this nearly free: a 720p plane costs a few microseconds.
+    Striding (not resizing the full plane) keeps this nearly free: ~25 µs for a 720p plane.
     """
+    import cv2
+
     gh, gw = grid
     h, w = a.shape
     sy = max(1, h // (gh * 8))
     sx = max(1, w // (gw * 8))
     s = a[::sy, ::sx]
-    bh, bw = s.shape[0] // gh, s.shape[1] // gw
-    if bh == 0 or bw == 0:  # tiny frames: repeat pixels up to the grid
-        s = np.repeat(np.repeat(s, gh, axis=0), gw, axis=1)
-        bh, bw = s.shape[0] // gh, s.shape[1] // gw
-    s = s[: bh * gh, : bw * gw].astype(np.float32)
-    return s.reshape(gh, bh, gw, bw).mean(axis=(1, 3))
+    if s.dtype != np.uint8:
+        s = s.astype(np.float32)
+    return np.asarray(cv2.resize(s, (gw, gh), interpolation=cv2.INTER_AREA), np.float32)
 
 
 def analysis_grid(frame) -> np.ndarray:
