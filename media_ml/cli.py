@@ -44,11 +44,15 @@ def _executor(args: argparse.Namespace, duration_s: float = 0.0) -> Iterator[Any
 
 def cmd_shots(args: argparse.Namespace) -> int:
     from media_ml.extractors.video import probe
-    from media_ml.pipeline import IngestSettings, analyse_shots
+    from media_ml.pipeline import IngestSettings, InlineExecutor, analyse_shots
+    from media_ml.workers.cluster import decoder_threads
 
     info = probe(args.video)
-    settings = IngestSettings(segment_s=args.segment_s, decoder_threads=args.threads)
     with _executor(args, info.duration_s) as ex:
+        threads = args.threads
+        if not threads and not isinstance(ex, InlineExecutor):
+            threads = decoder_threads(ex)  # all worker threads together use the cores once
+        settings = IngestSettings(segment_s=args.segment_s, decoder_threads=threads)
         shots, _, damage = analyse_shots(info, ex, settings)
     doc = {"video": info.as_json(), "shots": [s.as_json() for s in shots]}
     if damage:

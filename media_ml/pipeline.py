@@ -74,6 +74,8 @@ class IngestSettings:
     segment_s: float = 60.0
     detector: ShotDetectorConfig = field(default_factory=ShotDetectorConfig)
     keyframes: KeyframeConfig = field(default_factory=KeyframeConfig)
+    # Decoder threads per task: 1 suits Dask workers with one thread per core (the default
+    # cluster); use 0 (= all cores) when running in-process with ``InlineExecutor``.
     decoder_threads: int = 1
     candidates_per_task: int = 48
     model: ModelSpec | None = None  # None: no embeddings

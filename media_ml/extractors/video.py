@@ -313,7 +313,8 @@ def _plane_array(plane, dtype=np.uint8) -> np.ndarray:
 def _block_means(a: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """Block-average a plane to ``grid`` after striding it down to ~8 samples per block side.
 
-    Striding (not resizing the full plane) keeps this nearly free: ~25 µs for a 720p plane.
+    Striding first, then OpenCV's area resize: ~0.08 ms for the three planes of a 720p frame
+    (0.13 ms with numpy block means; resizing the whole plane would cost ~1.7 ms).
     """
     import cv2
 
