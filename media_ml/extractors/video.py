@@ -209,11 +209,19 @@ def plan_segments(
     if info.fps <= 0 or n <= 1 or not info.keyframes.size:
         bounds = [0, n]
     else:
+        # Equal shares of the timeline, each cut moved to the nearest keyframe: segments of
+        # even length keep every worker busy until the end.
         target = max(min_frames, int(segment_s * info.fps))
+        count = max(1, round(n / target))
+        keys = info.keyframes
         bounds = [0]
-        for k in info.keyframes.tolist():
-            if k - bounds[-1] >= target and n - k >= max(1, target // 4):
-                bounds.append(int(k))
+        for i in range(1, count):
+            ideal = i * n / count
+            j = int(np.searchsorted(keys, ideal))
+            near = min((keys[max(0, j - 1)], keys[min(j, keys.size - 1)]),
+                       key=lambda k: abs(int(k) - ideal))
+            if bounds[-1] < int(near) < n:
+                bounds.append(int(near))
         bounds.append(n)
     segments: list[Segment] = []
     keys = info.keyframes
