@@ -8,7 +8,9 @@ Parts (all by default; choose with ``--only``):
   cores, both PySceneDetect detectors; best of ``--repeat`` runs, rounds interleaved. Followed by a
   one-run breakdown of where our time goes (probe, decode, analysis grid, detection).
 * ``scaling`` — ours on a Dask ``LocalCluster`` of 1 worker × 1 thread vs 2 workers × 1 thread
-  (decoder_threads=1), cluster start-up and warm-up excluded.
+  (decoder_threads=1, ``--segment-s``) on the 3- and 12-minute clips; both clusters up at once,
+  runs alternating, start-up and warm-up excluded; with busy-loop and decode calibrations of what
+  the two cores can give at that moment (the box may be shared).
 * ``memory`` — peak RSS of ours in-process (fresh subprocess each) on a 3-minute and a 12-minute
   clip of the same size.
 

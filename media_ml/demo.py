@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             seed = hits[0]
             like = lib.search(keyframe=seed.keyframe_id, k=6)
             searches.append((f"more like keyframe {seed.keyframe_id} (video {seed.video_id} "
-                             f"shot {seed.shot_index})", [seed, *like]))
+                             f"shot {seed.shot_index}; first tile: the query itself, with its "
+                             f"text score)", [seed, *like]))
             print(f"more like keyframe {seed.keyframe_id}: "
                   + ", ".join(f"v{h.video_id}/s{h.shot_index} {h.score:.3f}" for h in like))
         sheet = contact_sheet(lib, out / "contact_sheet.html", searches=searches, note=warning)
