@@ -65,10 +65,6 @@ def _reason(e: BaseException) -> str:
 def _stream_rotation(stream) -> int:
     """Display rotation (counter-clockwise degrees, multiple of 90) from side data or tags."""
     rot = 0
-    try:
-        from av.sidedata.sidedata import Type  # noqa: F401  (presence check only)
-    except Exception:  # pragma: no cover - older PyAV
-        pass
     tag = (stream.metadata or {}).get("rotate")
     if tag is not None:
         try:
