@@ -8,13 +8,14 @@ before the commit leaves only unreferenced files that the next run overwrites.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,9 +157,7 @@ class Catalog:
             raise LibraryError(f"{db}: cannot open catalog: {e}") from e
 
     def _migrate(self) -> None:
-        cur = self.conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as cur:
             for stmt in _SCHEMA:
                 cur.execute(stmt)
             row = cur.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -175,6 +174,15 @@ class Catalog:
             if row is None or version < SCHEMA_VERSION:
                 cur.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                             (str(SCHEMA_VERSION),))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction (taken at once, so writers queue): commit, or roll back on any
+        exception."""
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -309,10 +317,8 @@ class Catalog:
             rel[kf.frame] = f"thumbs/{result.content_hash}/{name}"
         old = self.lookup(result.path)
         embedded = [k for k in result.keyframes if k.embedding is not None]
-        cur = self.conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
         removed: list[int] = []
-        try:
+        with self._transaction() as cur:
             if embedded:
                 self._claim_model(cur, model, int(embedded[0].embedding.shape[0]))  # type: ignore[union-attr]
             if old is not None:
@@ -355,10 +361,6 @@ class Catalog:
                 cur.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)",
                             (str(self.generation() + 1),))
             cur.execute("DELETE FROM failures WHERE path=?", (result.path,))
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
         if old is not None and old[1] != result.content_hash:
             shutil.rmtree(self.root / "thumbs" / old[1], ignore_errors=True)
         return vid, removed, added
@@ -377,9 +379,7 @@ class Catalog:
     def replace_vectors(self, vectors: dict[int, np.ndarray], model: tuple[str, str],
                         config: str | None = None) -> None:
         """Swap every stored vector and the library's model in one transaction."""
-        cur = self.conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as cur:
             cur.execute("DELETE FROM vectors")
             cur.executemany("INSERT INTO vectors VALUES (?, ?)", [
                 (int(k), np.ascontiguousarray(v, np.float32).tobytes())
@@ -391,25 +391,15 @@ class Catalog:
                 meta.append(("model_config", str(Path(config).resolve())))
             cur.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
             cur.execute("UPDATE videos SET model=?", (model[0],))
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
 
     def register_candidates(self, rows: list[tuple[int, str, int, int, int, int]]) -> list[int]:
         """Stable ids for (keyframe, context, crop) candidates, created on first sight."""
-        cur = self.conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as cur:
             cur.executemany("""INSERT OR IGNORE INTO candidates (keyframe_id, context, x, y, w, h)
                                VALUES (?,?,?,?,?,?)""", rows)
             ids = [int(cur.execute("""SELECT id FROM candidates WHERE keyframe_id=? AND context=?
                                       AND x=? AND y=? AND w=? AND h=?""", r).fetchone()[0])
                    for r in rows]
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
         return ids
 
     def record_ranks(self, rows: list[tuple[int, int, float]], at: float) -> None:

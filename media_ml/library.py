@@ -20,12 +20,6 @@ log = logging.getLogger(__name__)
 __all__ = ["Catalog", "IngestReport", "Library", "VideoRow", "expand_paths"]
 
 
-def dask_client_ctx(scheduler: str | None, workers: int | None) -> Any:
-    from media_ml.workers.cluster import dask_client
-
-    return dask_client(scheduler, workers)
-
-
 
 def expand_paths(paths: Iterable[str | Path], suffixes: frozenset[str] | None = None) -> list[str]:
     """Files named, and files inside folders named (recursively), as absolute paths, sorted.
@@ -203,10 +197,11 @@ class Library:
         from media_ml.extractors.clip import ModelSpec, load_embedder, weights_identity
         from media_ml.pipeline import compute_embeddings
         from media_ml.search import rebuild_index
+        from media_ml.workers.cluster import dask_client
 
         spec = ModelSpec.parse(model, config=config)
         load_embedder(spec)
-        ctx = contextlib.nullcontext(client) if client is not None else dask_client_ctx(
+        ctx = contextlib.nullcontext(client) if client is not None else dask_client(
             scheduler, workers)
         with ctx as c:
             vectors = compute_embeddings(self.catalog, c, spec, progress)
