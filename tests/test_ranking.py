@@ -12,70 +12,8 @@ import pytest
 from media_ml.cli import main as cli_main
 from media_ml.errors import UsageError
 from media_ml.library import Library
-from media_ml.ranking.contexts import BUILTIN, Context, get_context, load_contexts
 from media_ml.ranking.crops import best_crop, cuts_a_face
 from media_ml.ranking.suggest import mmr
-
-# -- contexts ---------------------------------------------------------------------------------
-
-
-def test_builtin_contexts_cover_the_common_surfaces() -> None:
-    assert {"tv-billboard", "web-row", "mobile-boxart", "square"} <= set(BUILTIN)
-    assert BUILTIN["mobile-boxart"].aspect == (2, 3) and BUILTIN["square"].aspect == (1, 1)
-    assert get_context("web-row").ratio == pytest.approx(16 / 9)
-    with pytest.raises(UsageError, match="unknown context 'nope'.*tv-billboard"):
-        get_context("nope")
-
-
-def test_contexts_from_toml_extend_and_validate(tmp_path: Path) -> None:
-    f = tmp_path / "ctx.toml"
-    f.write_text("""
-[contexts.kids-row]
-extends = "web-row"
-aspect = "4:3"
-min_size = "320x240"
-prompts = ["a smiling face"]
-[contexts.kids-row.weights]
-faces = 2.5
-""")
-    ctx = load_contexts(f)["kids-row"]
-    assert ctx.aspect == (4, 3) and ctx.min_size == (320, 240) and ctx.device == "web"
-    assert ctx.weights["faces"] == 2.5 and ctx.weights["sharpness"] == 1.0
-    assert get_context("kids-row", f) == ctx
-
-
-@pytest.mark.parametrize("body,needle", [
-    ('device = "toaster"', "device"),
-    ('aspect = "wide"', "aspect"),
-    ('aspect = [16, "nine"]', "integers"),
-    ("min_size = 5", "min_size"),
-    ('weights = {sharpness = "high"}', "weight 'sharpness'"),
-    ("weights = {glow = 1.0}", "unknown signal"),
-    ("prompts = 3", "prompts"),
-    ('prompts = [""]', "prompts"),
-    ('diversity = "lots"', "diversity"),
-    ("per_shot = 0", "per_shot"),
-    ("colour = 1", "unknown keys"),
-])
-def test_context_file_with_wrong_types_is_a_clear_error(
-    tmp_path: Path, body: str, needle: str
-) -> None:
-    f = tmp_path / "bad.toml"
-    f.write_text(f"[contexts.bad]\n{body}\n")
-    with pytest.raises(UsageError, match=needle) as e:
-        load_contexts(f)
-    assert "bad.toml" in str(e.value)
-
-
-def test_unreadable_context_files_are_usage_errors(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="cannot read"):
-        load_contexts(tmp_path / "none.toml")
-    (tmp_path / "x.toml").write_text("[[[")
-    with pytest.raises(UsageError, match="TOML"):
-        load_contexts(tmp_path / "x.toml")
-    with pytest.raises(UsageError):
-        Context("x", aspect=(0, 9))
-
 
 # -- crops ------------------------------------------------------------------------------------
 
