@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,7 +25,7 @@ def test_probe_reports_frames_fps_and_keyframes(cuts_clip: tuple[Path, list[int]
     assert info.duration_s == pytest.approx(170 / 25, abs=1e-6)
     assert (info.width, info.height) == (320, 180)
     assert not info.vfr
-    assert info.keyframes[0] == 0 and info.keyframes.size >= 10  # gop=10
+    assert info.keyframes.tolist() == list(range(0, 170, 10))  # gop=10, no scene-cut IDRs
 
 
 def test_segments_cover_the_timeline_once_and_start_at_keyframes(
@@ -82,22 +84,30 @@ def test_nonzero_start_time_gives_times_from_the_first_frame(tmp_path: Path) -> 
     path = write_video(tmp_path / "offset.ts", frames, pts=[125 + i for i in range(50)],
                        time_base=Fraction(1, 25))
     info = video.probe(path)
-    assert info.start_time_s > 1.0
+    assert info.start_time_s == pytest.approx(5.0)
     shots, _, _ = analyse_shots(info, InlineExecutor(), IngestSettings())
     assert shots[0].start_s == 0.0
     assert shots[1].start_frame == cuts[0]
     assert shots[1].start_s == pytest.approx(cuts[0] / 25, abs=1e-3)
 
 
-def test_rotation_metadata_gives_display_orientation(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ccw", [90, 270])
+def test_rotation_metadata_gives_display_orientation(tmp_path: Path, ccw: int) -> None:
+    # The display matrix says "turn the stored picture ``ccw`` degrees counter-clockwise" (PyAV's
+    # convention for set_display_rotation and frame.rotation; ffmpeg's autorotate applies
+    # transpose=cclock for 90). np.rot90 turns counter-clockwise too, so a player shows
+    # rot90(picture, ccw // 90); the other quarter turn is a different picture altogether.
     frames, _ = cut_clip_frames([10], (160, 96))
-    path = write_video(tmp_path / "rot.mp4", frames, rotation=90)
+    path = write_video(tmp_path / "rot.mp4", frames, rotation=ccw)
     info = video.probe(path)
-    assert info.rotation in (90, 270)
+    assert info.rotation == ccw
     assert (info.width, info.height) == (96, 160)
     seg = video.plan_segments(info)[0]
     _, frame = next(video.iter_segment_frames(seg))
-    assert video.frame_to_rgb(frame, info.rotation).shape[:2] == (160, 96)
+    shown = video.frame_to_rgb(frame, info.rotation).astype(np.float32)
+    assert shown.shape == (160, 96, 3)
+    assert np.abs(shown - np.rot90(frames[0], ccw // 90)).mean() < 8  # encoding noise only
+    assert np.abs(shown - np.rot90(frames[0], -ccw // 90)).mean() > 40
 
 
 @pytest.mark.parametrize("codec,pix_fmt", [("libx264", "yuv444p"), ("ffv1", "yuv420p10le"),
@@ -134,7 +144,7 @@ def test_opening_a_non_video_names_the_file_and_reason(tmp_path: Path) -> None:
         video.probe(empty)
     text = tmp_path / "notes.mp4"
     text.write_text("hello, this is not a video\n" * 50)
-    with pytest.raises(VideoOpenError, match="notes.mp4"):
+    with pytest.raises(VideoOpenError, match="notes.mp4: not a readable media file"):
         video.probe(text)
     with pytest.raises(VideoOpenError, match="no such file"):
         video.probe(tmp_path / "missing.mp4")
@@ -151,5 +161,88 @@ def test_sparse_frames_skip_non_reference_decoding_yet_match_a_full_pass(tmp_pat
     wanted = [1, 2, 40, 97, 98, 150, 179]
     got = {i: video.analysis_grid(f)
            for i, f in video.iter_frames_at(str(path), video.frame_targets(info, wanted))}
+    assert sorted(got) == wanted
+    assert all(np.array_equal(got[i], ref[i]) for i in wanted)
+
+
+def _replaced_clip_targets(
+    path: Path, wanted: list[int], replacement: list[np.ndarray], gop: int, length: int = 180,
+    gop_planned: int = 10,
+) -> list[tuple[int, int, int | None]]:
+    """Targets planned on a clip written at ``path``, then ``path`` overwritten."""
+    frames, _ = cut_clip_frames([length // 3] * 3, (160, 96))
+    write_video(path, frames, gop=gop_planned)
+    targets = video.frame_targets(video.probe(path), wanted)
+    write_video(path, replacement, gop=gop)
+    return targets
+
+
+def _reported_missing(caplog: pytest.LogCaptureFixture) -> list[int]:
+    """The frames ``iter_frames_at`` warned it could not decode, in order."""
+    found = (re.search(r"frame (\d+) could not be decoded", r.getMessage())
+             for r in caplog.records)
+    return [int(m.group(1)) for m in found if m]
+
+
+def _full_decode(path: Path) -> dict[int, np.ndarray]:
+    info = video.probe(path)
+    seg = video.plan_segments(info, segment_s=1000)[0]
+    return {i: video.analysis_grid(f) for i, f in video.iter_segment_frames(seg)}
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("length,gop", [(40, 50), (300, 7)], ids=["shorter", "longer"])
+def test_frames_at_a_file_replaced_after_probing_ends_with_the_frames_it_has(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, length: int, gop: int
+) -> None:
+    # Both clips are 25 fps with the same time base, so a target's pts names frame f of either;
+    # the replacement's keyframes are elsewhere, so seeks land before the planned keyframes.
+    path = tmp_path / "replaced.mp4"
+    wanted = [5, 30, 75, 130, 170]
+    other, _ = cut_clip_frames([length], (160, 96), first_photo=3)
+    targets = _replaced_clip_targets(path, wanted, other, gop=gop)
+    start = time.monotonic()
+    got = {i: video.analysis_grid(f) for i, f in video.iter_frames_at(str(path), targets)}
+    assert time.monotonic() - start < 10
+    ref = _full_decode(path)
+    assert sorted(got) == [f for f in wanted if f < length]
+    assert all(np.array_equal(got[i], ref[i]) for i in got)
+    assert _reported_missing(caplog) == [f for f in wanted if f >= length]
+
+
+@pytest.mark.timeout(20)
+def test_frames_at_a_replacement_starting_later_skips_what_lies_before_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Matroska timestamps are milliseconds: the replacement's first frame is at 2 s, after the
+    # first two targets and their keyframes.
+    path = tmp_path / "replaced.mkv"
+    frames, _ = cut_clip_frames([60, 60, 60], (160, 96))
+    write_video(path, frames, gop=10, time_base=Fraction(1, 1000),
+                pts=[40 * i for i in range(180)])
+    targets = video.frame_targets(video.probe(path), [5, 30, 75, 130, 170])
+    other, _ = cut_clip_frames([150], (160, 96), first_photo=3)
+    write_video(path, other, gop=7, time_base=Fraction(1, 1000),
+                pts=[2000 + 40 * i for i in range(150)])
+    start = time.monotonic()
+    got = {i: video.analysis_grid(f) for i, f in video.iter_frames_at(str(path), targets)}
+    assert time.monotonic() - start < 10
+    ref = _full_decode(path)  # frame j of the replacement is frame j + 50 of the plan
+    assert sorted(got) == [75, 130, 170]
+    assert all(np.array_equal(got[i], ref[i - 50]) for i in got)
+    assert _reported_missing(caplog) == [5, 30]
+
+
+@pytest.mark.timeout(20)
+def test_frames_at_backs_off_when_a_seek_lands_past_the_target(tmp_path: Path) -> None:
+    # MPEG-TS has no index: a seek to a time that is not a keyframe bisects on timestamps and
+    # lands on the next keyframe. Planned on GOP 30, read with GOP 50, seeks for frames 44 and
+    # 200 land at 50 and 250, past them.
+    path = tmp_path / "stream.ts"
+    wanted = [5, 44, 130, 131, 200, 299]
+    other, _ = cut_clip_frames([100, 100, 100], (160, 96), first_photo=2)
+    targets = _replaced_clip_targets(path, wanted, other, gop=50, length=300, gop_planned=30)
+    got = {i: video.analysis_grid(f) for i, f in video.iter_frames_at(str(path), targets)}
+    ref = _full_decode(path)
     assert sorted(got) == wanted
     assert all(np.array_equal(got[i], ref[i]) for i in wanted)

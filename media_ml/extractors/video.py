@@ -8,6 +8,7 @@ through its timestamp, so segments decoded independently agree with a single pas
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Iterator
@@ -393,12 +394,10 @@ def iter_frames_at(
 
     Seeks to a target's keyframe only when that keyframe lies ahead of the decoder's position, so
     close targets share one decoding run and far ones skip what lies between. Targets that cannot
-    be decoded (damaged or cut-off data) are skipped with a warning.
+    be decoded (damaged or cut-off data, or a file changed since it was probed) are skipped with a
+    warning; callers detect the missing frames.
     """
-    import av
-
-    n = len(targets)
-    if not n:
+    if not targets:
         return
     container = _open(path)
     try:
@@ -406,43 +405,141 @@ def iter_frames_at(
         ctx = stream.codec_context
         ctx.thread_type = "AUTO"
         ctx.thread_count = threads if threads > 0 else (os.cpu_count() or 1)
-        # Far from the next target only reference frames matter: skip decoding the others.
-        tb = stream.time_base or Fraction(1, 90000)
-        margin = int(1 / tb)  # one second of pts: well beyond any B-frame reordering
-        skipping = False
-        i = 0
-        while i < n:
-            seek = targets[i][2]
-            container.seek(seek if seek is not None else 0, stream=stream, backward=True,
-                           any_frame=False)
-            pos: int | None = None
-            at_end = True
-            for packet in _safe_demux(container, stream):
-                far = packet.pts is not None and packet.pts < targets[i][1] - margin
-                if far != skipping:
-                    ctx.skip_frame = "NONREF" if far else "DEFAULT"
-                    skipping = far
-                try:
-                    frames = stream.decode(packet)
-                except av.error.FFmpegError:
-                    continue
-                for frame in frames:
-                    if frame.pts is None:
-                        continue
-                    pos = int(frame.pts)
-                    while i < n and targets[i][1] < pos:
-                        log.warning("%s: frame %d could not be decoded", path, targets[i][0])
-                        i += 1
-                    if i < n and targets[i][1] == pos:
-                        yield targets[i][0], frame
-                        i += 1
-                nxt = targets[i][2] if i < n else None
-                if i >= n or (pos is not None and nxt is not None and nxt > pos):
-                    at_end = False
-                    break
-            if at_end:
-                for f, _, _ in targets[i:]:
-                    log.warning("%s: frame %d could not be decoded", path, f)
-                return
+        yield from _SparseReader(container, stream, path).frames_at(targets)
     finally:
         container.close()
+
+
+class _SparseReader:
+    """Decodes chosen frames of one open container, seeking only where that gains something.
+
+    The plan (keyframe and pts of each target) comes from a probe that may no longer match the
+    file: it can have been replaced, or its demuxer may seek by estimate. So every seek goes
+    through ``_seek_for``, which looks at where decoding actually starts and backs off to an
+    earlier position when it landed past the target; and a seek is only made to a place not yet
+    tried for that target, and forward only while forward seeks make progress. A file that does
+    not match the plan therefore costs a few extra seeks and at most one pass, never a loop.
+    """
+
+    def __init__(self, container: Any, stream: Any, path: str) -> None:
+        self.container = container
+        self.stream = stream
+        self.path = path
+        tb = stream.time_base or Fraction(1, 90000)
+        self.second = max(1, int(1 / tb))  # one second of pts: beyond any B-frame reordering
+        self.goal = 0  # pts of the next wanted frame; frames far before it need not be shown
+        self.skipping = False
+        self.tried: dict[int, int] = {}  # seek position -> the target it was made for
+        self.seek_ahead = True  # cleared when a forward seek lands no later than the last one
+
+    def frames_at(self, targets: list[tuple[int, int, int | None]]) -> Iterator[tuple[int, Any]]:
+        """``(frame, av.VideoFrame)`` for each target found, in order; warns of the others."""
+        n = len(targets)
+        i = 0
+        run: Iterator[Any] | None = None  # decoded frames from the last seek on
+        run_key: int | None = None  # the keyframe that seek was for (None: the start)
+        landed: int | None = None  # pts of the first frame that seek gave
+        while i < n:
+            self.goal = targets[i][1]
+            if run is None:
+                _, pts, key = targets[i]
+                run, first = self._seek_for(i, pts, key)
+                if first is not None:
+                    if landed is not None and first <= landed:
+                        # The file's keyframes are not where the plan says: decode straight on.
+                        log.debug("%s: seeking made no progress; decoding on", self.path)
+                        self.seek_ahead = False
+                    landed = first
+                run_key = key
+            for frame in run:
+                pos = int(frame.pts)
+                while i < n and targets[i][1] < pos:
+                    self._missing(targets[i][0])
+                    i += 1
+                if i < n and targets[i][1] == pos:
+                    yield targets[i][0], frame
+                    i += 1
+                if i >= n:
+                    return
+                self.goal = targets[i][1]
+                key = targets[i][2]
+                if self.seek_ahead and _after(key, run_key) and key is not None and key > pos:
+                    break  # the next target's keyframe lies ahead: seek there
+            else:
+                # The run ended before target i: it and the targets this run covered are lost.
+                self._missing(targets[i][0])
+                i += 1
+                while i < n and not (self.seek_ahead and _after(targets[i][2], run_key)):
+                    self._missing(targets[i][0])
+                    i += 1
+            run = None
+
+    def _seek_for(
+        self, i: int, pts: int, key: int | None
+    ) -> tuple[Iterator[Any], int | None]:
+        """Seek so that target ``i`` (at ``pts``, keyframe ``key``) lies ahead of the decoder.
+
+        Returns the decoded frames from there on and the pts of the first one (None: nothing
+        decodable from there). A seek that lands past ``pts`` or fails is retried from earlier
+        positions, one second back and doubling, down to the start of the file: MPEG-TS and -PS
+        land on the keyframe after a time that is not a keyframe in the file.
+        """
+        import av
+
+        point = key  # None: the start of the file
+        back = self.second
+        while True:
+            where = 0 if point is None else point
+            if self.tried.get(where) == i:
+                # Never twice to the same place for the same target: that is how loops start.
+                log.debug("%s: already sought to %d for target %d", self.path, where, i)
+                return iter(()), None
+            self.tried[where] = i
+            try:
+                self.container.seek(where, stream=self.stream, backward=True, any_frame=False)
+            except av.error.FFmpegError as e:
+                log.debug("%s: seek to %d failed: %s", self.path, where, _reason(e))
+                if point is None:
+                    return iter(()), None
+            else:
+                frames = self._decode()
+                first = next(frames, None)
+                if first is None:
+                    return frames, None
+                if int(first.pts) <= pts or point is None:
+                    return itertools.chain([first], frames), int(first.pts)
+                log.debug("%s: seek to %d landed at %d, past %d; backing off", self.path, where,
+                          first.pts, pts)
+            point = point - back if point - back > 0 else None
+            back *= 2
+
+    def _decode(self) -> Iterator[Any]:
+        """Decoded frames with a timestamp from the demuxer's position, in presentation order.
+
+        Far before the goal only reference frames matter, so the others are not decoded.
+        Packets the decoder rejects are skipped (their frames are missing, not fatal).
+        """
+        import av
+
+        ctx = self.stream.codec_context
+        for packet in _safe_demux(self.container, self.stream):
+            far = packet.pts is not None and packet.pts < self.goal - self.second
+            if far != self.skipping:
+                ctx.skip_frame = "NONREF" if far else "DEFAULT"
+                self.skipping = far
+            try:
+                frames = self.stream.decode(packet)
+            except av.error.FFmpegError as e:
+                log.debug("%s: packet rejected: %s", self.path, _reason(e))
+                continue
+            for frame in frames:
+                if frame.pts is not None:
+                    yield frame
+
+    def _missing(self, frame: int) -> None:
+        log.warning("%s: frame %d could not be decoded", self.path, frame)
+
+
+def _after(key: int | None, run_key: int | None) -> bool:
+    """Whether keyframe ``key`` lies after ``run_key`` (None is the start of the file)."""
+    return key is not None and (run_key is None or key > run_key)
