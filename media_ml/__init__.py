@@ -4,11 +4,15 @@ The public Python API::
 
     from media_ml import Library
     with Library("lib") as lib:
-        report = lib.ingest(["videos/"])           # a local Dask cluster by default
+        report = lib.ingest("videos/")             # a local Dask cluster by default
         for v in lib.videos():
             print(v.path, v.shots, v.keyframes)
+        hits = lib.search(text="a cat on a sofa", k=10)
+        for c in lib.suggest(hits[0].video_id, "mobile-boxart", k=5):
+            print(c.candidate_id, c.score, c.crop, c.reasons)
 
-Heavy dependencies (Dask, torch) are imported only by the functions that need them.
+Everything else (extractors, index, workers) is internal and may change. Heavy dependencies
+(Dask, torch, FAISS) are imported only by the functions that need them.
 """
 
 from media_ml.errors import (
@@ -17,20 +21,23 @@ from media_ml.errors import (
     LibraryError,
     MediaMLError,
     ModelLoadError,
+    SourceChangedError,
     UsageError,
     VideoOpenError,
 )
-from media_ml.extractors.shots import ShotDetectorConfig, detect_transitions
-from media_ml.extractors.video import plan_segments, probe
 from media_ml.frames import export_frames
-from media_ml.library import IngestReport, Library, VideoRow
-from media_ml.pipeline import IngestSettings, analyse_shots
-from media_ml.types import Keyframe, Segment, Shot, Signals, VideoInfo
+from media_ml.library import IngestReport, Library
+from media_ml.pipeline import IngestSettings
+from media_ml.ranking.contexts import Context, get_context, load_contexts
+from media_ml.ranking.suggest import Candidate, Suggestions
+from media_ml.search import Hit
+from media_ml.types import Keyframe, Shot, Signals, Video, VideoInfo
+from media_ml.extractors.video import probe
 
 __all__ = [
-    "DecodeError", "IndexCorruptError", "IngestReport", "IngestSettings", "Keyframe", "Library",
-    "LibraryError", "MediaMLError", "ModelLoadError", "Segment", "Shot", "ShotDetectorConfig",
-    "Signals", "UsageError", "VideoInfo", "VideoOpenError", "VideoRow", "analyse_shots",
-    "detect_transitions", "export_frames", "plan_segments", "probe",
+    "Candidate", "Context", "DecodeError", "Hit", "IndexCorruptError", "IngestReport",
+    "IngestSettings", "Keyframe", "Library", "LibraryError", "MediaMLError", "ModelLoadError",
+    "Shot", "Signals", "SourceChangedError", "Suggestions", "UsageError", "Video", "VideoInfo",
+    "VideoOpenError", "export_frames", "get_context", "load_contexts", "probe",
 ]
 __version__ = "0.1.0"

@@ -65,10 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'video':<18} {'dur':>7} {'shots':>5} {'kf':>4}  best keyframe (sharpness, faces)")
         for v in lib.videos():
             kfs = lib.keyframes(v.id)
-            best = max(kfs, key=lambda k: (not k["signals"]["black"],
-                                           k["signals"]["sharpness"]), default=None)
-            desc = (f"{best['time_s']:7.2f}s shot {best['shot_index']:<3} "
-                    f"({best['signals']['sharpness']:.0f}, {best['signals']['faces']})"
+            best = max(kfs, key=lambda k: (not k.signals.black, k.signals.sharpness),
+                       default=None)
+            desc = (f"{best.time_s:7.2f}s shot {best.shot_index:<3} "
+                    f"({best.signals.sharpness:.0f}, {best.signals.faces})"
                     if best else "-")
             print(f"{Path(v.path).name:<18} {v.duration_s:6.1f}s {v.shots:>5} {v.keyframes:>4}  "
                   f"{desc}")
@@ -92,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         faces = next((v for v in lib.videos() if Path(v.path).name == "faces.mp4"), None)
         if faces is not None:
             for context in ("web-row", "mobile-boxart"):
-                sugg = lib.suggestions(faces.id, context, k=5)
-                cands, html, png = write_suggestions(lib.catalog, sugg, out / "suggest" / context)
+                sugg = lib.suggest(faces.id, context, k=5)
+                cands, html, png = write_suggestions(lib, sugg, out / "suggest" / context)
                 print(f"\n{context}: {len(cands)} suggestions for {Path(faces.path).name}")
                 for c in cands:
                     print(f"  #{c.rank} {c.score:.3f} shot {c.shot_index} at {c.time_s:.2f}s "

@@ -7,7 +7,8 @@ Every error names the input it is about and the reason, so a batch can report it
     ├── DecodeError         the file opened but decoding failed part-way (truncated, corrupt)
     ├── ModelLoadError      embedding model weights cannot be had; says how to provide them
     ├── LibraryError        the on-disk library is unusable (wrong schema, locked, corrupt)
-    ├── IndexCorruptError   the vector index does not match its manifest
+    │   ├── IndexCorruptError   the vector index does not match its manifest
+    │   └── SourceChangedError  a video's file changed or vanished since it was ingested
     └── UsageError          invalid argument from a caller (bad size, k <= 0, unknown id…)
 """
 
@@ -54,6 +55,10 @@ class LibraryError(MediaMLError):
 
 class IndexCorruptError(LibraryError):
     """The vector index on disk does not match its manifest."""
+
+
+class SourceChangedError(LibraryError):
+    """A video's source file is not the one the library analysed; says what to run."""
 
 
 class UsageError(MediaMLError):

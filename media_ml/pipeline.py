@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -81,11 +83,53 @@ class IngestSettings:
     model: ModelSpec | None = None  # None: no embeddings
 
     def fingerprint(self) -> str:
-        import hashlib
+        """What decides whether a committed video must be analysed again.
 
-        # Only what changes results: segmenting and threads do not.
-        text = repr((self.detector, self.keyframes, self.model.name if self.model else None))
-        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+        Explicit and versioned: the settings that change results (detector, keyframes, model)
+        as JSON, leaving out every field still at its default, plus ``SETTINGS_VERSION``
+        (bumped when a default or an algorithm changes results). A new field added with its
+        default changes nothing; segmenting and threads never count.
+        """
+        import hashlib
+        import json
+
+        doc = {"version": SETTINGS_VERSION, "detector": _changed_fields(self.detector),
+               "keyframes": _changed_fields(self.keyframes),
+               "model": self.model.name if self.model else None}
+        text = json.dumps(doc, sort_keys=True, default=list)
+        digest = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+        return f"v{SETTINGS_VERSION}-{digest}"
+
+
+SETTINGS_VERSION = 1
+# How fingerprints were made before they were versioned: the ``repr`` of the default configs of
+# that release. Migration recognises videos ingested with those defaults (catalog.migrate).
+LEGACY_DEFAULT_REPR = (
+    "(ShotDetectorConfig(cut_ratio=3.0, cut_min=5.0, cut_fraction=0.3, block_change=8.0, "
+    "baseline_window=10, flash_frames=5, flash_similarity=0.45, gradual_scales=(5, 8, 12, 17, "
+    "24, 33, 45, 60), gradual_min=10.0, gradual_tolerance=5.0, betweenness=0.9, "
+    "gradual_max_step=0.45, gradual_isolation=2.0, gradual_steady=0.25, black_luma=26.0, "
+    "black_spread=6.0, min_shot_frames=6, chunk_frames=20000), KeyframeConfig(per_shot=3, "
+    "candidates_per_slot=3, seconds_per_slot=2.0, margin_frames=2, thumbnail_side=320, "
+    "analysis_side=640), {model})")
+
+
+def _changed_fields(config: Any) -> dict[str, Any]:
+    """A config dataclass's fields that differ from their declared defaults."""
+    import dataclasses
+
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = dataclasses.MISSING
+        value = getattr(config, f.name)
+        if value != default:
+            out[f.name] = value
+    return out
 
 
 def analyse_shots(
@@ -168,22 +212,89 @@ def error_message(path: str, exc: BaseException) -> str:
     return f"{path}: {type(exc).__name__}: {exc}"
 
 
+# How often a thread waiting for a task looks whether the ingest was stopped (seconds).
+_POLL_S = 0.25
+
+
+class _Stopped(Exception):
+    """Raised in ``run_ingest``'s threads once it stops (Ctrl-C, or the catalog failing)."""
+
+
+class _StoppableFuture:
+    """A task's future whose ``result()`` gives up as soon as the ingest stops."""
+
+    def __init__(self, future: Any, stopped: threading.Event) -> None:
+        self._future = future
+        self._stopped = stopped
+
+    def result(self) -> Any:
+        while not self._stopped.is_set():
+            try:
+                return self._future.result(timeout=_POLL_S)
+            except TimeoutError:
+                if self._future.done():  # the task itself raised TimeoutError
+                    raise
+        raise _Stopped()
+
+
+class _StoppableClient:
+    """The client as ``run_ingest``'s threads see it: ``stop()`` cancels every task still
+    wanted, refuses new ones and releases every thread waiting on one.
+
+    Waiting in short steps rather than on cancellation alone: a thread must not hang on a future
+    whatever became of its worker or of the scheduler.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._futures: weakref.WeakSet[Any] = weakref.WeakSet()  # held only while wanted
+        self.stopped = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:  # scheduler_info, for model_resources
+        return getattr(self._client, name)
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> _StoppableFuture:
+        with self._lock:
+            if self.stopped.is_set():
+                raise _Stopped()
+            future = self._client.submit(fn, *args, **kwargs)
+            self._futures.add(future)
+        return _StoppableFuture(future, self.stopped)
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped.set()
+            pending = [f for f in self._futures if not f.done()]
+        cancel = getattr(self._client, "cancel", None)
+        if cancel is not None:
+            cancel(pending)  # Dask: one message to the scheduler for all of them
+        else:
+            for f in pending:
+                f.cancel()
+
+
 def run_ingest(catalog: Any, files: list[str], known: dict[str, Any], client: Any,
                settings: IngestSettings, report: Any, progress: bool,
                model: tuple[str, str] | None) -> None:
     """Analyse ``files`` on ``client`` several at a time; commit each as it completes.
 
-    The calling thread is the only one touching the catalog.
+    The calling thread is the only one touching the catalog. On Ctrl-C (or any error that
+    escapes) the queued tasks are cancelled and the threads released before the exception goes
+    on: what was committed stays, whole, and a re-run skips it and does the rest.
     """
     from tqdm import tqdm
+
+    from media_ml.workers.cluster import interrupts_held
 
     fingerprint = settings.fingerprint()
     bar = tqdm(total=0, unit="frame", unit_scale=True, disable=not progress, desc="ingest",
                dynamic_ncols=True)
     files_bar = tqdm(total=len(files), unit="video", disable=not progress, desc="videos",
                      dynamic_ncols=True)
+    work = _StoppableClient(client)
 
-    def one(path: str, probe_future: Any) -> tuple[str, Any]:
+    def one(path: str, probe_future: _StoppableFuture) -> tuple[str, Any]:
         info, digest = tasks.unwrap(probe_future.result())
         old = known.get(path)
         if old is not None and old[1] == digest and old[2] == fingerprint:
@@ -191,12 +302,14 @@ def run_ingest(catalog: Any, files: list[str], known: dict[str, Any], client: An
                                "reason": "unchanged"}
         bar.total += info.frames
         bar.refresh()
-        return "done", analyse_video(path, client, settings, bar.update, (info, digest))
+        return "done", analyse_video(path, work, settings, bar.update, (info, digest))
 
-    probes = {p: client.submit(tasks.guarded, tasks.probe_task, p, key=task_key("probe"))
-              for p in files}
-    with cf.ThreadPoolExecutor(max_workers=min(len(files), 8),
-                               thread_name_prefix="ingest") as pool:
+    # Not a ``with`` block: leaving one waits for every thread, which on Ctrl-C may be waiting
+    # on tasks that will never finish.
+    pool = cf.ThreadPoolExecutor(max_workers=min(len(files), 8), thread_name_prefix="ingest")
+    try:
+        probes = {p: work.submit(tasks.guarded, tasks.probe_task, p, key=task_key("probe"))
+                  for p in files}
         pending = {pool.submit(one, p, f): p for p, f in probes.items()}
         for fut in cf.as_completed(pending):
             path = pending[fut]
@@ -206,7 +319,7 @@ def run_ingest(catalog: Any, files: list[str], known: dict[str, Any], client: An
                 if status == "skipped":
                     report.skipped.append(value)
                     continue
-                vid, _, _ = catalog.commit_video(value, fingerprint, model)
+                vid = catalog.commit_video(value, fingerprint, model).video_id
             except Exception as e:  # noqa: BLE001 - every failure is reported per file
                 msg = error_message(path, e)
                 log.error("failed: %s", msg)
@@ -220,8 +333,18 @@ def run_ingest(catalog: Any, files: list[str], known: dict[str, Any], client: An
                 entry["damage"] = list(value.damage)
                 log.warning("%s: ingested with damage: %s", path, "; ".join(value.damage))
             report.ingested.append(entry)
-    bar.close()
-    files_bar.close()
+    except BaseException as e:
+        with interrupts_held():
+            work.stop()
+            pool.shutdown(wait=False, cancel_futures=True)
+        if isinstance(e, KeyboardInterrupt):
+            log.warning("interrupted with %d of %d videos committed; run again to resume",
+                        len(report.ingested), len(files))
+        raise
+    finally:
+        bar.close()
+        files_bar.close()
+    pool.shutdown()
     for lst in (report.ingested, report.skipped, report.failed):
         lst.sort(key=lambda d: d["path"])
 
@@ -250,7 +373,7 @@ def compute_embeddings(catalog: Any, client: Any, spec: ModelSpec, progress: boo
             problems.append(f"{v.path}: changed since it was ingested; re-ingest it first")
             continue
         kfs = catalog.keyframes(v.id)
-        by_frame = {int(k["frame"]): int(k["id"]) for k in kfs}
+        by_frame = {k.frame: k.id for k in kfs}
         targets = video.frame_targets(info, sorted(by_frame))
         ref = tasks.VideoRef(info.path, info.rotation, info.width, info.height)
         for i in range(0, len(targets), 64):
@@ -263,7 +386,7 @@ def compute_embeddings(catalog: Any, client: Any, spec: ModelSpec, progress: boo
     for fut, by_frame in tqdm(jobs, desc="reembed", unit="task", disable=not progress):
         for frame, vec in tasks.unwrap(fut.result()):
             out[by_frame[frame]] = vec
-    missing = catalog.conn.execute("SELECT COUNT(*) FROM keyframes").fetchone()[0] - len(out)
+    missing = catalog.keyframe_count() - len(out)
     if missing:
         raise MediaMLError(f"cannot re-embed: {missing} keyframes could not be decoded")
     return out

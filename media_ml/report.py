@@ -5,14 +5,15 @@ from __future__ import annotations
 import html
 import os
 from pathlib import Path
-from typing import Any
 
 from media_ml.library import Library
+from media_ml.search import Hit
+from media_ml.types import Keyframe
 
 
 def contact_sheet(
     lib: Library, out: str | Path, title: str = "media-ml contact sheet",
-    searches: list[tuple[str, list[Any]]] | None = None, note: str | None = None,
+    searches: list[tuple[str, list[Hit]]] | None = None, note: str | None = None,
 ) -> Path:
     """Write an HTML page with every video's shots and keyframe thumbnails; return its path.
 
@@ -47,21 +48,19 @@ def contact_sheet(
             f"{v.width}×{v.height} · {v.shots} shots · {v.keyframes} keyframes</span></h2>")
         if v.damage:
             parts.append(f"<p class='dim'>damaged: {html.escape('; '.join(v.damage))}</p>")
-        kfs: dict[int, list[dict[str, object]]] = {}
+        kfs: dict[int, list[Keyframe]] = {}
         for k in lib.keyframes(v.id):
-            kfs.setdefault(int(k["shot_index"]), []).append(k)
+            kfs.setdefault(k.shot_index, []).append(k)
         for shot in lib.shots(v.id):
             parts.append("<div class='shot'>")
-            for k in kfs.get(int(shot["idx"]), []):
-                rel = os.path.relpath(str(k["thumbnail"]), out.parent)
-                sig = k["signals"]
-                assert isinstance(sig, dict)
+            for k in kfs.get(shot.index, []):
+                rel = os.path.relpath(k.thumbnail, out.parent)
                 parts.append(
-                    f"<img src='{html.escape(rel)}' title='frame {k['frame']} · "
-                    f"sharpness {sig['sharpness']:.0f} · faces {sig['faces']}'>")
+                    f"<img src='{html.escape(rel)}' title='frame {k.frame} · "
+                    f"sharpness {k.signals.sharpness:.0f} · faces {k.signals.faces}'>")
             parts.append(
-                f"#{shot['idx']} {shot['start_s']:.2f}–{shot['end_s']:.2f}s"
-                f" <span class='dim'>{shot['transition_in'] or ''}</span></div>")
+                f"#{shot.index} {shot.start_s:.2f}–{shot.end_s:.2f}s"
+                f" <span class='dim'>{shot.transition_in or ''}</span></div>")
     parts.append("</body></html>")
     out.write_text("\n".join(parts), encoding="utf-8")
     return out

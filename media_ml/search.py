@@ -6,17 +6,24 @@ them and rebuilt when it lags behind (e.g. after a crash between a commit and th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from media_ml.catalog import Catalog
 from media_ml.errors import IndexCorruptError, UsageError
+
+if TYPE_CHECKING:
+    from media_ml.extractors.clip import ClipEmbedder
+    from media_ml.indexes.vector import VectorIndex
 
 log = logging.getLogger(__name__)
 
 INDEX_DIR = "index"
+MAX_K = 10_000
 
 
 @dataclass(frozen=True)
@@ -37,63 +44,161 @@ class Hit:
         return d
 
 
-def _metadata(catalog: Any) -> dict[str, Any]:
+class IndexView:
+    """The saved index as of the catalog's last committed state.
+
+    When the saved index lags the catalog (an ingest committed since it was saved, in this
+    process or another), searches drop the keyframes removed since and add an exact search over
+    the vectors added since, so a reader sees exactly what is committed without writing anything.
+    """
+
+    def __init__(self, index: VectorIndex, added: tuple[np.ndarray, np.ndarray] | None = None,
+                 removed: np.ndarray | None = None) -> None:
+        self.index = index
+        self.added_ids: np.ndarray = np.zeros(0, np.int64)
+        self.added: np.ndarray = np.zeros((0, index.dim), np.float32)
+        if added is not None and len(added[0]):
+            self.added_ids, self.added = added
+        self.removed = removed if removed is not None else np.zeros(0, np.int64)
+        self._removed_set = set(self.removed.tolist())
+
+    def __len__(self) -> int:
+        return len(self.index) + len(self.added_ids) - len(self._removed_set)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k ``(scores, ids)`` per query, best first; ids -1 pad short rows."""
+        q = np.atleast_2d(np.asarray(queries, np.float32))
+        extra = len(self._removed_set)
+        s, i = self.index.search(q, k + extra) if len(self.index) else (
+            np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64))
+        out_s = np.full((len(q), k), -np.inf, np.float32)
+        out_i = np.full((len(q), k), -1, np.int64)
+        add_s = q @ self.added.T if len(self.added_ids) else None
+        for r in range(len(q)):
+            pairs = [(float(a), int(b)) for a, b in zip(s[r], i[r], strict=True)
+                     if b >= 0 and int(b) not in self._removed_set]
+            if add_s is not None:
+                pairs += [(float(a), int(b)) for a, b in
+                          zip(add_s[r], self.added_ids, strict=True)]
+            pairs.sort(key=lambda p: -p[0])
+            for j, (a, b) in enumerate(pairs[:k]):
+                out_s[r, j], out_i[r, j] = a, b
+        return out_s, out_i
+
+
+def _metadata(catalog: Catalog) -> dict[str, Any]:
+    """What an index records of the catalog state it reflects (see ``_reflects``)."""
     model = catalog.model()
-    return {"model": model[0] if model else None, "weights": model[1] if model else None,
-            "generation": catalog.generation()}
+    return {**catalog.state(), "model": model[0] if model else None,
+            "weights": model[1] if model else None, "max_id": catalog.max_keyframe_id()}
 
 
-def rebuild_index(catalog: Any, memory_budget_bytes: int | None = None) -> Any:
-    """Build ``DIR/index`` from the catalog's vectors and save it atomically."""
+def _same_lineage(index: VectorIndex, catalog: Catalog) -> bool:
+    """Whether ``index`` was made from this catalog, with its model, at or before its state."""
+    meta, model = index.metadata, catalog.model()
+    return (bool(meta.get("library_id")) and meta.get("library_id") == catalog.library_id
+            and model is not None and meta.get("model") == model[0]
+            and meta.get("weights") == model[1] and isinstance(meta.get("max_id"), int)
+            and isinstance(meta.get("generation"), int)
+            and meta["generation"] <= catalog.generation()
+            and index.dim == int(catalog.meta("dim") or index.dim))
+
+
+def rebuild_index(catalog: Catalog, memory_budget_bytes: int | None = None,
+                  save: bool = True) -> VectorIndex:
+    """Build the index from the catalog's vectors; save it atomically (writers only)."""
     from media_ml.indexes.vector import VectorIndex
 
+    meta = _metadata(catalog)
     ids, vecs = catalog.vectors()
     if not len(ids):
         raise UsageError(f"{catalog.root}: the library holds no embeddings; ingest videos with "
                          f"a model (media-ml ingest PATH --library {catalog.root} --model SPEC)")
-    index = VectorIndex.build(vecs, ids, memory_budget_bytes=memory_budget_bytes,
-                              metadata=_metadata(catalog))
-    index.save(catalog.root / INDEX_DIR)
-    log.info("index rebuilt: %d vectors, %s", len(index), index.factory)
+    index = VectorIndex.build(vecs, ids, memory_budget_bytes=memory_budget_bytes, metadata=meta)
+    if save:
+        index.save(catalog.root / INDEX_DIR)
+        log.info("index rebuilt: %d vectors, %s", len(index), index.factory)
     return index
 
 
-def sync_index(catalog: Any) -> Any:
-    """The library's index at the catalog's current generation (rebuilt if behind or broken)."""
+def _load(catalog: Catalog) -> VectorIndex | None:
+    """The saved index, or None when there is none. A reader may race a writer replacing it:
+    a file named by a manifest that was superseded meanwhile is looked for again."""
     from media_ml.indexes.vector import VectorIndex
 
     d = catalog.root / INDEX_DIR
-    if (d / "manifest.json").exists():
+    for attempt in range(3):
+        if not (d / "manifest.json").exists():
+            return None
         try:
-            index = VectorIndex.load(d)
-            if index.metadata.get("generation") == catalog.generation():
-                return index
-            log.info("index is behind the catalog: rebuilding")
+            return VectorIndex.load(d)
         except IndexCorruptError as e:
-            log.warning("index unusable (%s): rebuilding from the catalog", e)
-    return rebuild_index(catalog)
+            if "is missing" not in str(e) or attempt == 2:
+                raise
+    return None
 
 
-def open_index(catalog: Any) -> Any:
-    """The index for searching: errors (exit 2) when there is none or it is corrupt."""
-    from media_ml.indexes.vector import VectorIndex
-
-    d = catalog.root / INDEX_DIR
-    if not (d / "manifest.json").exists():
-        if catalog.model() is None:
-            raise UsageError(f"{catalog.root}: library has no index (no embeddings); ingest with "
-                             f"a model or run `media-ml reembed --library {catalog.root} "
-                             f"--model SPEC`")
+def sync_index(catalog: Catalog) -> VectorIndex:
+    """Bring the saved index to the catalog's state (writers, under the writer lock): apply the
+    keyframes added and removed since it was saved, or rebuild it when it is not this
+    catalog's, is for another model, or is unreadable."""
+    try:
+        index = _load(catalog)
+    except IndexCorruptError as e:
+        log.warning("index unusable (%s): rebuilding from the catalog", e)
+        index = None
+    if index is None or not _same_lineage(index, catalog):
+        if index is not None:
+            log.warning("%s: the saved index was not made from this catalog's vectors: "
+                        "rebuilding it", catalog.root)
         return rebuild_index(catalog)
-    index = VectorIndex.load(d)  # IndexCorruptError names `media-ml reindex`
-    if index.metadata.get("generation") != catalog.generation():
-        log.warning("index is behind the catalog: rebuilding it")
+    meta = index.metadata
+    if meta.get("generation_id") == catalog.state()["generation_id"]:
+        return index
+    target = _metadata(catalog)
+    removed = catalog.removed_since(int(meta["generation"]))
+    added_ids, added = catalog.vectors_after(int(meta["max_id"]))
+    if len(removed):
+        index.remove(removed)
+    if len(added_ids):
+        index.add(added, added_ids)
+    if index.needs_rebuild:
         return rebuild_index(catalog)
+    index.set_metadata(target)
+    index.save(catalog.root / INDEX_DIR)
+    log.info("index updated in place: +%d -%d vectors (%d)", len(added_ids), len(removed),
+             len(index))
     return index
 
 
-def query_vector(catalog: Any, embedder: Any, *, text: str | None = None,
-                 image: str | Path | None = None, keyframe: int | None = None) -> np.ndarray:
+def current_index(catalog: Catalog) -> IndexView:
+    """The index for searching at the catalog's committed state; writes nothing.
+
+    A saved index of this catalog that lags is completed in memory (``IndexView``); a missing
+    or foreign one is built in memory with a warning naming ``media-ml reindex``; a corrupt one
+    is an error (exit 2) naming it.
+    """
+    if catalog.model() is None:
+        raise UsageError(f"{catalog.root}: library has no index (no embeddings); ingest with "
+                         f"a model or run `media-ml reembed --library {catalog.root} "
+                         f"--model SPEC`")
+    index = _load(catalog)  # IndexCorruptError names `media-ml reindex`
+    if index is None or not _same_lineage(index, catalog):
+        why = "there is no saved index" if index is None else (
+            "the saved index was not made from this catalog's vectors")
+        log.warning("%s: %s; searching an index built in memory (run `media-ml reindex "
+                    "--library %s` to save one)", catalog.root, why, catalog.root)
+        return IndexView(rebuild_index(catalog, save=False))
+    meta = index.metadata
+    if meta.get("generation_id") == catalog.state()["generation_id"]:
+        return IndexView(index)
+    return IndexView(index, catalog.vectors_after(int(meta["max_id"])),
+                     catalog.removed_since(int(meta["generation"])))
+
+
+def query_vector(catalog: Catalog, embedder: Callable[[], ClipEmbedder], *,
+                 text: str | None = None, image: str | Path | None = None,
+                 keyframe: int | None = None) -> np.ndarray:
     """The embedding of exactly one query."""
     given = [x is not None for x in (text, image, keyframe)]
     if sum(given) != 1:
@@ -103,38 +208,40 @@ def query_vector(catalog: Any, embedder: Any, *, text: str | None = None,
             raise UsageError("empty text query")
         return np.asarray(embedder().embed_texts([text])[0], np.float32)
     if image is not None:
-        import cv2
-
-        p = Path(image)
-        if not p.is_file():
-            raise UsageError(f"{p}: no such image file")
-        bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise UsageError(f"{p}: not a readable image")
-        return np.asarray(embedder().embed_images([cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)])[0],
-                          np.float32)
-    row = catalog.conn.execute("SELECT vector FROM vectors WHERE keyframe_id=?",
-                               (int(keyframe),)).fetchone()  # type: ignore[arg-type]
-    if row is None:
-        known = catalog.conn.execute("SELECT 1 FROM keyframes WHERE id=?",
-                                     (int(keyframe),)).fetchone()  # type: ignore[arg-type]
-        raise UsageError(f"unknown keyframe id {keyframe}" if known is None
+        return np.asarray(embedder().embed_images([read_image(image)])[0], np.float32)
+    assert keyframe is not None
+    vec = catalog.vector(keyframe)
+    if vec is None:
+        raise UsageError(f"unknown keyframe id {keyframe}" if not catalog.has_keyframe(keyframe)
                          else f"keyframe {keyframe} has no embedding")
-    return np.frombuffer(row[0], np.float32).copy()
+    return vec
 
 
-def search(catalog: Any, embedder: Any, *, text: str | None = None,
+def read_image(image: str | Path) -> np.ndarray:
+    """An image file as RGB, refusing files and pixel counts too large to decode safely."""
+    import cv2
+
+    from media_ml.validate import image_file
+
+    p = image_file(image, "image")
+    bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise UsageError(f"{p}: not a readable image")
+    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def search(catalog: Catalog, embedder: Callable[[], ClipEmbedder], *, text: str | None = None,
            image: str | Path | None = None, keyframe: int | None = None, k: int = 10,
-           video: int | None = None, index: Any = None) -> list[Hit]:
+           video: int | None = None, index: Callable[[], IndexView] | None = None) -> list[Hit]:
     """Top-``k`` keyframes for one query; ``video`` restricts to one video (exact search).
 
     ``index`` returns the loaded index (a library keeps it warm); default: load it now.
     """
-    if k <= 0:
-        raise UsageError(f"k must be >= 1, got {k}")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise UsageError(f"k must be an integer in 1..{MAX_K}, got {k!r}")
     if catalog.model() is None:
         raise UsageError(f"{catalog.root}: library has no index (no embeddings)")
-    if video is not None and not any(v.id == video for v in catalog.videos()):
+    if video is not None and catalog.video(video) is None:
         raise UsageError(f"unknown video id {video}")
     q = query_vector(catalog, embedder, text=text, image=image, keyframe=keyframe)
     extra = 1 if keyframe is not None else 0
@@ -144,32 +251,35 @@ def search(catalog: Any, embedder: Any, *, text: str | None = None,
         order = np.argsort(-scores, kind="stable")[: k + extra]
         found = [(int(ids[i]), float(scores[i])) for i in order]
     else:
-        loaded = index() if index is not None else open_index(catalog)
+        loaded = index() if index is not None else current_index(catalog)
         s, i = loaded.search(q[None, :], k + extra)
         found = [(int(a), float(b)) for a, b in zip(i[0], s[0], strict=True) if a >= 0]
     if keyframe is not None:
         found = [f for f in found if f[0] != int(keyframe)]
     found = found[:k]
-    rows = catalog.keyframe_rows([f[0] for f in found])
-    return [Hit(keyframe_id=f[0], video_id=rows[f[0]]["video_id"],
-                shot_index=rows[f[0]]["shot_index"], time_s=rows[f[0]]["time_s"], score=f[1],
-                thumbnail=rows[f[0]]["thumbnail"]) for f in found if f[0] in rows]
+    rows = catalog.keyframes_by_id([f[0] for f in found])
+    return [Hit(keyframe_id=f[0], video_id=rows[f[0]].video_id,
+                shot_index=rows[f[0]].shot_index, time_s=rows[f[0]].time_s, score=f[1],
+                thumbnail=rows[f[0]].thumbnail) for f in found if f[0] in rows]
 
 
-def duplicate_groups(catalog: Any, threshold: float = 0.95, neighbours: int = 10,
-                     index: Any = None) -> list[dict[str, Any]]:
+def duplicate_groups(catalog: Catalog, threshold: float = 0.95, neighbours: int = 10,
+                     index: Callable[[], IndexView] | None = None) -> list[dict[str, Any]]:
     """Groups of near-duplicate shots across the library (cosine ≥ ``threshold``).
 
     Shots are linked when any of their keyframes are that close; groups are the connected
     components with at least two shots, each listing its shots earliest first.
     """
-    if not 0 < threshold <= 1:
+    if not (isinstance(threshold, int | float) and 0 < threshold <= 1):
         raise UsageError(f"threshold must be in (0, 1], got {threshold}")
     ids, vecs = catalog.vectors()
     if not len(ids):
         raise UsageError(f"{catalog.root}: library has no index (no embeddings)")
-    loaded = index() if index is not None else open_index(catalog)
-    rows = catalog.keyframe_rows(ids.tolist())
+    loaded = index() if index is not None else current_index(catalog)
+    rows: dict[int, dict[str, Any]] = {
+        i: {"keyframe_id": k.id, "video_id": k.video_id, "shot_index": k.shot_index,
+            "time_s": k.time_s, "thumbnail": k.thumbnail}
+        for i, k in catalog.keyframes_by_id(ids.tolist()).items()}
     parent: dict[tuple[int, int], tuple[int, int]] = {}
 
     def find(x: tuple[int, int]) -> tuple[int, int]:

@@ -151,10 +151,34 @@ class Signals:
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Signals:
+        """Signals as stored in the catalog (fields missing from older libraries default)."""
+        def num(key: str, default: float = 0.0) -> float:
+            v = doc.get(key)
+            return float(v) if isinstance(v, int | float) else default
+
+        fx, fy = doc.get("face_x"), doc.get("face_y")
+        sal = doc.get("salient")
+        return cls(
+            brightness=num("brightness"), exposure=num("exposure"), contrast=num("contrast"),
+            colourfulness=num("colourfulness"), sharpness=num("sharpness"),
+            faces=int(doc.get("faces") or 0), face_area=num("face_area"),
+            face_x=float(fx) if isinstance(fx, int | float) else None,
+            face_y=float(fy) if isinstance(fy, int | float) else None,
+            composition=num("composition"), black=bool(doc.get("black", False)),
+            salient=(tuple(float(v) for v in sal)  # type: ignore[arg-type]
+                     if isinstance(sal, list | tuple) and len(sal) == 4
+                     else (0.25, 0.25, 0.5, 0.5)),
+        )
+
 
 @dataclass(frozen=True)
-class Keyframe:
-    """A representative frame of a shot with its signals and a JPEG thumbnail."""
+class ExtractedKeyframe:
+    """A representative frame of a shot as a worker returns it: signals, JPEG bytes, vector.
+
+    The driver commits it; what the library then holds is a ``Keyframe``.
+    """
 
     shot_index: int
     frame: int
@@ -177,5 +201,66 @@ class VideoResult:
     content_hash: str
     info: VideoInfo
     shots: tuple[Shot, ...]
-    keyframes: tuple[Keyframe, ...]
+    keyframes: tuple[ExtractedKeyframe, ...]
     damage: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Video:
+    """A video as the library holds it (``media-ml videos --json``).
+
+    ``id`` is stable: re-ingesting the file at the same path keeps it.
+    """
+
+    id: int
+    path: str
+    content_hash: str
+    duration_s: float
+    fps: float
+    frames: int
+    width: int
+    height: int
+    rotation: int
+    shots: int
+    keyframes: int
+    model: str | None
+    damage: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "path": self.path, "content_hash": self.content_hash,
+            "duration_s": round(self.duration_s, 6), "fps": round(self.fps, 6),
+            "frames": self.frames, "width": self.width, "height": self.height,
+            "rotation": self.rotation, "shots": self.shots, "keyframes": self.keyframes,
+            "model": self.model, "damage": list(self.damage),
+        }
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """A keyframe as the library holds it: where it is, its signals and its thumbnail file.
+
+    ``id`` is never reused for another picture (it is also the keyframe's vector id).
+    ``pts``/``seek_pts`` say where to decode it from (None in libraries from before v2).
+    """
+
+    id: int
+    video_id: int
+    shot_index: int
+    frame: int
+    time_s: float
+    width: int
+    height: int
+    signals: Signals
+    faces: tuple[Face, ...]
+    thumbnail: str
+    pts: int | None = None
+    seek_pts: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "video_id": self.video_id, "shot_index": self.shot_index,
+            "frame": self.frame, "time_s": round(self.time_s, 6), "width": self.width,
+            "height": self.height, "signals": self.signals.as_json(),
+            "faces": [asdict(f) for f in self.faces], "thumbnail": self.thumbnail,
+        }

@@ -82,7 +82,7 @@ def _quality_of(truth: dict, frame: int) -> str:
 def test_suggest_filters_bad_frames_and_explains_scores(faces_library: tuple[Path, dict]) -> None:
     root, truth = faces_library
     with Library(root) as lib:
-        sugg = lib.suggestions(1, "square", k=10)
+        sugg = lib.suggest(1, "square", k=10)
     assert sugg.candidates
     assert {_quality_of(truth, c.frame) for c in sugg.candidates} == {"good"}
     assert sugg.filtered.get("blurred", 0) >= 1
@@ -127,11 +127,10 @@ def test_feedback_is_recorded_and_rejected_candidates_are_not_proposed_again(
     assert cli_main(["feedback", "--library", str(root), "--candidate",
                      str(second.candidate_id), "--accept"]) == 0
     with Library(root) as lib:
-        again = lib.suggestions(1, "web-row", k=5)
+        again = lib.suggest(1, "web-row", k=5)
         other = lib.suggest(1, "square", k=10)
-        row = lib.catalog.conn.execute(
-            "SELECT verdict, note, rank, context FROM feedback WHERE candidate_id=?",
-            (top.candidate_id,)).fetchone()
+        row = next((v.verdict, v.note, v.rank, v.context) for v in lib.verdicts(1)
+                   if v.candidate_id == top.candidate_id)
     assert top.candidate_id not in [c.candidate_id for c in again.candidates]
     assert again.rejected == [top.candidate_id]
     assert {c.candidate_id: c.feedback for c in again.candidates}[second.candidate_id] == "accept"
@@ -150,6 +149,6 @@ def test_suggest_bad_input(faces_library: tuple[Path, dict]) -> None:
             lib.suggest(1, "square", k=0)
         with pytest.raises(UsageError, match="unknown candidate"):
             lib.feedback(424242, "accept")
-        none = lib.suggestions(1, "tv-billboard")
+        none = lib.suggest(1, "tv-billboard")
     assert none.candidates == [] and any("1280x720" in r for r in none.filtered)
     assert cli_main(["suggest", "--library", str(root), "--video", "1", "--context", "x"]) == 2

@@ -70,11 +70,11 @@ def test_more_like_this_finds_the_same_shot_in_the_reencode(library: Path) -> No
         film, trailer = (next(v for v in lib.videos() if v.path.endswith(n))
                          for n in ("film.mp4", "trailer.mp4"))
         kf = lib.keyframes(film.id)[1]
-        hits = lib.search(keyframe=kf["id"], k=3)
-        assert kf["id"] not in [h.keyframe_id for h in hits]
-        assert (hits[0].video_id, hits[0].shot_index) == (trailer.id, kf["shot_index"])
+        hits = lib.search(keyframe=kf.id, k=3)
+        assert kf.id not in [h.keyframe_id for h in hits]
+        assert (hits[0].video_id, hits[0].shot_index) == (trailer.id, kf.shot_index)
         assert [h.score for h in hits] == sorted([h.score for h in hits], reverse=True)
-        only = lib.search(keyframe=kf["id"], k=10, video=film.id)
+        only = lib.search(keyframe=kf.id, k=10, video=film.id)
         assert {h.video_id for h in only} == {film.id}
 
 
@@ -83,16 +83,16 @@ def test_image_query_finds_its_keyframe_and_k_larger_than_library_returns_all(
 ) -> None:
     with Library(library) as lib:
         kf = lib.keyframes()[0]
-        hits = lib.search(image=kf["thumbnail"], k=1000)
+        hits = lib.search(image=kf.thumbnail, k=1000)
         total = len(lib.catalog.vectors()[0])
         assert len(hits) == total
         # The top hit shows the same picture: the keyframe itself or its twin in the re-encode.
         import cv2
 
-        query = cv2.imread(kf["thumbnail"]).astype(np.float32)
+        query = cv2.imread(kf.thumbnail).astype(np.float32)
         top = cv2.imread(hits[0].thumbnail).astype(np.float32)
         assert top.shape == query.shape and float(np.abs(top - query).mean()) < 8.0
-        assert hits[0].shot_index == kf["shot_index"] and hits[0].score > 0.99
+        assert hits[0].shot_index == kf.shot_index and hits[0].score > 0.99
         assert hits[-1].score < hits[0].score
 
 
@@ -190,7 +190,7 @@ def test_another_model_is_refused_until_reembed(
         assert n == len(lib.catalog.vectors()[0])
         assert lib.catalog.model()[0] == spec  # type: ignore[index]
         kf = lib.keyframes()[0]
-        assert lib.search(keyframe=kf["id"], k=2)  # the rebuilt index answers
+        assert lib.search(keyframe=kf.id, k=2)  # the rebuilt index answers
     manifest = json.loads((lib_copy / "index" / "manifest.json").read_text())
     assert manifest["metadata"]["model"] == spec
 

@@ -61,9 +61,9 @@ class ModelSpec:
             if rest == UNTRAINED:
                 return cls(arch, seed=seed, config=config)
             if Path(rest).expanduser().exists() or rest.endswith((".pt", ".bin", ".safetensors")):
-                return cls(arch, checkpoint=str(Path(rest).expanduser()), config=config)
+                return cls(arch, checkpoint=_absolute(rest), config=config)
             return cls(arch, pretrained=rest, config=config)
-        return cls(DEFAULT_ARCH, checkpoint=str(Path(text).expanduser()), config=config)
+        return cls(DEFAULT_ARCH, checkpoint=_absolute(text), config=config)
 
     @property
     def untrained(self) -> bool:
@@ -77,14 +77,31 @@ class ModelSpec:
         return f"{self.arch}:{self.pretrained or UNTRAINED}"
 
 
+def _absolute(path: str) -> str:
+    """Checkpoint paths are stored absolute, so a library means the same file wherever it is
+    opened from."""
+    return str(Path(path).expanduser().resolve())
+
+
+_IDENTITY_CACHE: dict[tuple[str, int, int], str] = {}
+
+
 def weights_identity(spec: ModelSpec) -> str:
-    """What made the vectors: a file's SHA-256, an open_clip tag, or the untrained seed."""
+    """What made the vectors: a file's SHA-256, an open_clip tag, or the untrained seed.
+
+    A checkpoint is hashed again whenever its size or modification time differ from the last
+    hash this process made of it, so a file replaced on disk is never taken for the old one.
+    """
     if spec.checkpoint:
-        h = hashlib.sha256()
-        with open(spec.checkpoint, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        return f"sha256:{h.hexdigest()}"
+        st = os.stat(spec.checkpoint)
+        key = (spec.checkpoint, st.st_size, st.st_mtime_ns)
+        if key not in _IDENTITY_CACHE:
+            h = hashlib.sha256()
+            with open(spec.checkpoint, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+            _IDENTITY_CACHE[key] = f"sha256:{h.hexdigest()}"
+        return _IDENTITY_CACHE[key]
     if spec.pretrained:
         return f"open_clip:{spec.arch}:{spec.pretrained}"
     return f"untrained:seed={spec.seed}"
@@ -92,12 +109,54 @@ def weights_identity(spec: ModelSpec) -> str:
 
 def _how_to_provide(spec: ModelSpec) -> str:
     return (
-        f"weights for {spec.name} are not available here. Either download them once with network "
-        f"access (python -c \"import open_clip; open_clip.create_model('{spec.arch}', "
-        f"pretrained='{spec.pretrained}')\" fills the Hugging Face cache; unset HF_HUB_OFFLINE), "
-        f"or pass a local checkpoint file (--model {spec.arch}:/path/to/open_clip_model.bin), or "
-        f"use --model untrained for a smoke run (random weights, meaningless similarities)"
+        f"weights for {spec.name} are not in the local cache. Either download them once with "
+        f"network access (set MEDIA_ML_ALLOW_DOWNLOAD=1 and run the command again; it fills "
+        f"the Hugging Face cache), or pass a local checkpoint file "
+        f"(--model {spec.arch}:/path/to/open_clip_model.bin), or use --model untrained for a "
+        f"smoke run (random weights, meaningless similarities)"
     )
+
+
+def downloads_allowed() -> bool:
+    """Whether a pretrained tag missing from the local cache may be fetched from the network
+    (``MEDIA_ML_ALLOW_DOWNLOAD=1``). Off by default: without a network, the hub's retries
+    would keep a user waiting most of a minute before the same error."""
+    return os.environ.get("MEDIA_ML_ALLOW_DOWNLOAD", "").strip().lower() in ("1", "true", "yes")
+
+
+def cached_weights(spec: ModelSpec) -> tuple[str, dict[str, Any]] | None:
+    """``(local file, preprocessing config)`` of a pretrained tag found in the local caches
+    (Hugging Face hub cache, open_clip's URL cache), without touching the network."""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(spec.arch, spec.pretrained or "")
+    if not cfg:
+        tags = open_clip.list_pretrained_tags_by_model(spec.arch)
+        raise ModelLoadError(f"{spec.arch} has no pretrained tag {spec.pretrained!r} in open_clip "
+                             f"(known: {', '.join(tags) or 'none'})")
+    preprocess = {k: cfg[k] for k in ("mean", "std", "interpolation", "resize_mode")
+                  if cfg.get(k) is not None}
+    if cfg.get("file"):
+        return (str(cfg["file"]), preprocess) if Path(cfg["file"]).is_file() else None
+    hub = cfg.get("hf_hub") or ""
+    if hub:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, filename = os.path.split(hub)
+        names = [filename] if filename else ["open_clip_model.safetensors",
+                                             "open_clip_pytorch_model.bin"]
+        if filename and not filename.endswith(".safetensors"):
+            names.insert(0, str(Path(filename).with_suffix(".safetensors")))
+        for name in names:
+            found = try_to_load_from_cache(repo, name)
+            if isinstance(found, str) and Path(found).is_file():
+                return found, preprocess
+        return None
+    url = cfg.get("url") or ""
+    if url:
+        local = Path(os.path.expanduser("~/.cache/clip")) / os.path.basename(url)
+        return (str(local), preprocess) if local.is_file() else None
+    return None
 
 
 class ClipEmbedder:
@@ -121,10 +180,17 @@ class ClipEmbedder:
         precision = "fp16" if self.device.startswith("cuda") else "fp32"
         if spec.untrained:
             torch.manual_seed(spec.seed)
+        source = spec.checkpoint or spec.pretrained
+        preprocess: dict[str, Any] | None = None
+        if spec.pretrained and not downloads_allowed():
+            found = cached_weights(spec)
+            if found is None:
+                raise ModelLoadError(_how_to_provide(spec))
+            source, preprocess = found
         try:
             model = open_clip.create_model(
-                spec.arch, pretrained=spec.checkpoint or spec.pretrained, precision=precision,
-                device=self.device, require_pretrained=not spec.untrained,
+                spec.arch, pretrained=source, precision=precision, device=self.device,
+                require_pretrained=not spec.untrained, force_preprocess_cfg=preprocess,
             )
         except (RuntimeError, OSError, ValueError, KeyError, pickle.UnpicklingError, EOFError) as e:
             if spec.checkpoint:

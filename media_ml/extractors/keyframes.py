@@ -35,7 +35,7 @@ class KeyframeConfig:
 
 
 @dataclass(frozen=True)
-class Candidate:
+class FrameCandidate:
     """A frame competing for slot ``slot`` of shot ``shot_index``."""
 
     frame: int
@@ -45,12 +45,12 @@ class Candidate:
 
 def plan_candidates(
     shots: list[Shot], grids: np.ndarray, fps: float, cfg: KeyframeConfig | None = None
-) -> list[Candidate]:
+) -> list[FrameCandidate]:
     """Candidate frames for every shot, sorted by frame."""
     cfg = cfg or KeyframeConfig()
     black = _black(grids, ShotDetectorConfig()) if len(grids) else np.zeros(0, bool)
     black = black | flash_frames(grids)
-    out: list[Candidate] = []
+    out: list[FrameCandidate] = []
     for shot in shots:
         lo = shot.start_frame + shot.transition_frames + (cfg.margin_frames
                                                           if shot.transition_in else 0)
@@ -70,7 +70,7 @@ def plan_candidates(
             picks = np.unique(np.linspace(0, part.size - 1, cfg.candidates_per_slot + 2)[1:-1]
                               .round().astype(int)) if part.size > 2 else np.arange(part.size)
             for p in picks.tolist():
-                out.append(Candidate(int(part[p]), shot.index, slot))
+                out.append(FrameCandidate(int(part[p]), shot.index, slot))
     out.sort(key=lambda c: c.frame)
     return out
 

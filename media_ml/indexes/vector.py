@@ -455,6 +455,10 @@ class VectorIndex:
     def metadata(self) -> dict[str, Any]:
         return copy.deepcopy(self._manifest["metadata"])
 
+    def set_metadata(self, metadata: dict[str, Any]) -> None:
+        """Replace the caller's metadata (JSON-able) recorded in the manifest."""
+        self._manifest["metadata"] = json.loads(json.dumps(metadata))
+
     @property
     def manifest(self) -> dict[str, Any]:
         """A copy of the manifest (as last built, updated or saved)."""

@@ -7,14 +7,19 @@ import dataclasses
 import html
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from media_ml.errors import DecodeError, UsageError
 from media_ml.extractors import video
 
+if TYPE_CHECKING:
+    from media_ml.library import Library
+    from media_ml.ranking.suggest import Candidate, Suggestions
 
-def _frames(path: str, rotation: int, cands: list[Any]) -> dict[int, np.ndarray]:
+
+def _frames(path: str, rotation: int, cands: list[Candidate]) -> dict[int, np.ndarray]:
     targets = []
     info = None
     for c in cands:
@@ -29,16 +34,25 @@ def _frames(path: str, rotation: int, cands: list[Any]) -> dict[int, np.ndarray]
             for i, f in video.iter_frames_at(path, targets, threads=0)}
 
 
-def write_suggestions(catalog: Any, sugg: Any, out: str | Path) -> tuple[list[Any], Path, Path]:
+def write_suggestions(lib: Library, sugg: Suggestions, out: str | Path
+                      ) -> tuple[list[Candidate], Path, Path]:
     """Write crops, ``index.html`` and ``sheet.png`` under ``out``; return the candidates with
-    their ``image`` set, and the two sheet paths."""
+    their ``image`` set, and the two sheet paths.
+
+    The source file is checked first: a file changed since it was ingested is an error that
+    says what to run (``SourceChangedError``), never decoded as if it were the old one.
+    """
     import cv2
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    lib.check_source(sugg.video_id)
     out.mkdir(parents=True, exist_ok=True)
-    row = catalog.conn.execute("SELECT path, rotation FROM videos WHERE id=?",
-                               (sugg.video_id,)).fetchone()
-    frames = _frames(row[0], int(row[1]), sugg.candidates)
+    v = lib.video(sugg.video_id)
+    frames = _frames(v.path, v.rotation, sugg.candidates)
+    if sugg.candidates and not frames:
+        raise DecodeError(v.path, "none of the suggested frames could be decoded")
     written = []
     tiles = []
     for c in sugg.candidates:
@@ -48,7 +62,7 @@ def write_suggestions(catalog: Any, sugg: Any, out: str | Path) -> tuple[list[An
             continue
         x, y, w, h = c.crop["x"], c.crop["y"], c.crop["w"], c.crop["h"]
         crop = np.ascontiguousarray(rgb[y : y + h, x : x + w])
-        name = out / f"{sugg.context.name}_{c.rank:02d}_cand{c.candidate_id}.jpg"
+        name = out / f"{sugg.context.name}_{c.rank:02d}_cand{c.candidate_id}.jpg"  # safe name
         cv2.imwrite(str(name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
                     [cv2.IMWRITE_JPEG_QUALITY, 92])
         written.append(dataclasses.replace(c, image=str(name)))
@@ -63,11 +77,12 @@ def write_suggestions(catalog: Any, sugg: Any, out: str | Path) -> tuple[list[An
     sheet_html = out / "index.html"
     sheet_html.write_text(_html(sugg, written), encoding="utf-8")
     (out / "suggestions.json").write_text(json.dumps(
-        {**sugg.as_json(), "candidates": [c.as_json() for c in written]}, indent=2))
+        {**sugg.as_json(), "candidates": [c.as_json() for c in written]}, indent=2,
+        allow_nan=False))
     return written, sheet_html, sheet_png
 
 
-def _tile(crop: np.ndarray, c: Any, box: int = 300) -> np.ndarray:
+def _tile(crop: np.ndarray, c: Candidate, box: int = 300) -> np.ndarray:
     """The crop fitted into a ``box``-wide tile with its rank, score and top reasons."""
     import cv2
 
@@ -85,7 +100,7 @@ def _tile(crop: np.ndarray, c: Any, box: int = 300) -> np.ndarray:
     return tile
 
 
-def _html(sugg: Any, cands: list[Any]) -> str:
+def _html(sugg: Suggestions, cands: list[Candidate]) -> str:
     ctx = sugg.context
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",

@@ -11,20 +11,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
 from media_ml.errors import UsageError
 from media_ml.ranking.contexts import Context
 from media_ml.ranking.crops import Crop, best_crop
+from media_ml.types import Keyframe, Shot
+
+if TYPE_CHECKING:
+    from media_ml.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
 SHARPNESS_FULL = 1000.0  # Laplacian variance (at 480 px wide) that scores 1
 BLUR_FLOOR = 25.0
+MAX_K = 1000
 
 
 @dataclass(frozen=True)
@@ -55,12 +60,28 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class Suggestions:
+class Suggestions(Sequence[Candidate]):
+    """The ranked candidates of a video for a context (a sequence of ``Candidate``, best first),
+    with what was left out and why and what editors rejected."""
+
     video_id: int
     context: Context
     candidates: list[Candidate]
     filtered: dict[str, int]  # why keyframes were left out, by reason
     rejected: list[int]  # candidate ids editors rejected for this context (never proposed)
+
+    @overload
+    def __getitem__(self, i: int) -> Candidate: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Candidate]: ...
+    def __getitem__(self, i: int | slice) -> Candidate | Sequence[Candidate]:
+        return self.candidates[i]
+
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+    def __iter__(self) -> Iterator[Candidate]:
+        return iter(self.candidates)
 
     def as_json(self) -> dict[str, Any]:
         return {"video_id": self.video_id, "context": self.context.name,
@@ -68,17 +89,17 @@ class Suggestions:
                 "filtered": self.filtered, "rejected": self.rejected}
 
 
-def _filter_reason(kf: dict[str, Any], shot: dict[str, Any], median_sharp: float) -> str | None:
-    s = kf["signals"]
-    if s.get("black") or s["brightness"] < 0.08:
+def _filter_reason(kf: Keyframe, shot: Shot, median_sharp: float) -> str | None:
+    s = kf.signals
+    if s.black or s.brightness < 0.08:
         return "black or very dark"
-    if s["sharpness"] < max(BLUR_FLOOR, 0.2 * median_sharp):
+    if s.sharpness < max(BLUR_FLOOR, 0.2 * median_sharp):
         return "blurred"
-    if s["contrast"] < 0.12:
+    if s.contrast < 0.12:
         return "low contrast"
-    if s["exposure"] < 0.4 or s["brightness"] > 0.85:
+    if s.exposure < 0.4 or s.brightness > 0.85:
         return "badly exposed (flash or dark)"
-    if shot["transition_in"] and kf["frame"] < shot["start_frame"] + shot["transition_frames"]:
+    if shot.transition_in and kf.frame < shot.start_frame + shot.transition_frames:
         return "mid-transition"
     return None
 
@@ -144,28 +165,30 @@ def mmr(scores: np.ndarray, vecs: np.ndarray | None, shots: list[int], k: int,
     return picked
 
 
-def suggest(catalog: Any, video_id: int, context: Context, k: int = 10,
+def suggest(catalog: Catalog, video_id: int, context: Context, k: int = 10,
             embed_texts: Callable[[list[str]], np.ndarray] | None = None) -> Suggestions:
-    """Ranked, cropped, diverse and explained candidates of one video for ``context``."""
-    if not isinstance(k, int) or k <= 0:
-        raise UsageError(f"k must be >= 1, got {k}")
-    row = catalog.conn.execute("SELECT width, height FROM videos WHERE id=?",
-                               (int(video_id),)).fetchone()
-    if row is None:
+    """Ranked, cropped, diverse and explained candidates of one video for ``context``.
+
+    A keyframe an editor rejected for this context (whatever its crop was) is never proposed.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise UsageError(f"k must be an integer in 1..{MAX_K}, got {k!r}")
+    if catalog.video(video_id) is None:
         raise UsageError(f"unknown video id {video_id}")
-    shots = {s["idx"]: s for s in catalog.shots(video_id)}
+    shots = {s.index: s for s in catalog.shots(video_id)}
     kfs = catalog.keyframes(video_id)
-    sharp = [kf["signals"]["sharpness"] for kf in kfs]
+    sharp = [kf.signals.sharpness for kf in kfs]
     median_sharp = float(np.median(sharp)) if sharp else 0.0
     filtered: dict[str, int] = {}
-    kept: list[tuple[dict[str, Any], Crop]] = []
+    kept: list[tuple[Keyframe, Crop]] = []
+    judged = catalog.keyframe_verdicts(video_id, context.name)
     for kf in kfs:
-        reason = _filter_reason(kf, shots[kf["shot_index"]], median_sharp)
+        reason = _filter_reason(kf, shots[kf.shot_index], median_sharp)
         crop = None
         if reason is None:
-            faces = [(f["x"], f["y"], f["w"], f["h"]) for f in kf["face_boxes"]]
-            sx, sy, sw, sh = kf["signals"].get("salient", (0.25, 0.25, 0.5, 0.5))
-            W, H = kf["width"], kf["height"]
+            faces = [(float(f.x), float(f.y), float(f.w), float(f.h)) for f in kf.faces]
+            sx, sy, sw, sh = kf.signals.salient
+            W, H = kf.width, kf.height
             crop = best_crop(W, H, context.aspect, context.min_size, faces,
                              (sx * W, sy * H, sw * W, sh * H))
             if crop is None:
@@ -178,18 +201,16 @@ def suggest(catalog: Any, video_id: int, context: Context, k: int = 10,
         assert crop is not None
         kept.append((kf, crop))
     verdicts = catalog.verdicts(video_id, context.name)
+    rejected = sorted(cid for cid, v in verdicts.items() if v == "reject")
+    kept = [(kf, c) for kf, c in kept if judged.get(kf.id) != "reject"]
     ids = catalog.register_candidates(
-        [(kf["id"], context.name, c.x, c.y, c.w, c.h) for kf, c in kept])
-    rejected = sorted(cid for cid in ids if verdicts.get(cid) == "reject")
-    keep_idx = [i for i, cid in enumerate(ids) if verdicts.get(cid) != "reject"]
-    kept = [kept[i] for i in keep_idx]
-    ids = [ids[i] for i in keep_idx]
+        [(kf.id, context.name, c.x, c.y, c.w, c.h) for kf, c in kept])
     if not kept:
         return Suggestions(video_id, context, [], filtered, rejected)
     vec_ids, vecs_all = catalog.vectors(video_id)
     vec_of = {int(i): v for i, v in zip(vec_ids.tolist(), vecs_all, strict=False)}
-    vecs = (np.stack([vec_of[kf["id"]] for kf, _ in kept])
-            if vec_of and all(kf["id"] in vec_of for kf, _ in kept) else None)
+    vecs = (np.stack([vec_of[kf.id] for kf, _ in kept])
+            if vec_of and all(kf.id in vec_of for kf, _ in kept) else None)
     prompt = _prompt_scores(vecs, context, embed_texts)
     w = dict(context.weights)
     if prompt is None:
@@ -198,12 +219,11 @@ def suggest(catalog: Any, video_id: int, context: Context, k: int = 10,
     scores = np.zeros(len(kept), np.float32)
     contribs: list[dict[str, float]] = []
     for i, (kf, crop) in enumerate(kept):
-        s = kf["signals"]
+        s = kf.signals
         values = {
-            "exposure": s["exposure"], "contrast": s["contrast"],
-            "colourfulness": s["colourfulness"],
-            "sharpness": min(1.0, float(np.log1p(s["sharpness"]) / np.log1p(SHARPNESS_FULL))),
-            "faces": min(1.0, crop.face_area / 0.04) if s["faces"] else 0.0,
+            "exposure": s.exposure, "contrast": s.contrast, "colourfulness": s.colourfulness,
+            "sharpness": min(1.0, float(np.log1p(s.sharpness) / np.log1p(SHARPNESS_FULL))),
+            "faces": min(1.0, crop.face_area / 0.04) if s.faces else 0.0,
             "composition": crop.composition,
         }
         if prompt is not None:
@@ -211,20 +231,20 @@ def suggest(catalog: Any, video_id: int, context: Context, k: int = 10,
         c = {name: round(w[name] * values[name] / total_w, 5) for name in w}
         contribs.append(c)
         scores[i] = sum(c.values())
-    accepted = {cid for cid, v in verdicts.items() if v == "accept"}
-    order = mmr(scores, vecs, [kf["shot_index"] for kf, _ in kept], k, context.diversity,
+    accepted = {kid for kid, v in judged.items() if v == "accept"}
+    order = mmr(scores, vecs, [kf.shot_index for kf, _ in kept], k, context.diversity,
                 context.duplicate_threshold, context.per_shot)
     out: list[Candidate] = []
     for rank, i in enumerate(order, start=1):
         kf, crop = kept[i]
         out.append(Candidate(
-            candidate_id=ids[i], keyframe_id=kf["id"], video_id=int(video_id),
-            shot_index=kf["shot_index"], frame=kf["frame"], time_s=round(kf["time_s"], 6),
+            candidate_id=ids[i], keyframe_id=kf.id, video_id=int(video_id),
+            shot_index=kf.shot_index, frame=kf.frame, time_s=round(kf.time_s, 6),
             crop=crop.as_json(), score=round(float(scores[i]), 5), contributions=contribs[i],
-            reasons=_reasons(contribs[i], crop, kf["signals"]["faces"]), rank=rank,
-            thumbnail=kf["thumbnail"], feedback="accept" if ids[i] in accepted else None,
-            source={"pts": kf.get("pts"), "seek_pts": kf.get("seek_pts"),
-                    "width": kf["width"], "height": kf["height"]},
+            reasons=_reasons(contribs[i], crop, kf.signals.faces), rank=rank,
+            thumbnail=kf.thumbnail, feedback="accept" if kf.id in accepted else None,
+            source={"pts": kf.pts, "seek_pts": kf.seek_pts, "width": kf.width,
+                    "height": kf.height},
         ))
     catalog.record_ranks([(c.candidate_id, c.rank, c.score) for c in out], time.time())
     return Suggestions(video_id, context, out, filtered, rejected)

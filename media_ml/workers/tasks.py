@@ -14,9 +14,9 @@ import numpy as np
 from media_ml.errors import MediaMLError
 from media_ml.extractors import video
 from media_ml.extractors.clip import ModelSpec, load_embedder
-from media_ml.extractors.keyframes import Candidate, KeyframeConfig, candidate_score
+from media_ml.extractors.keyframes import FrameCandidate, KeyframeConfig, candidate_score
 from media_ml.extractors.signals import compute_signals, detect_faces, encode_jpeg, sharpness
-from media_ml.types import Face, Keyframe, Segment, SegmentFeatures, VideoInfo
+from media_ml.types import ExtractedKeyframe, Face, Segment, SegmentFeatures, VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class VideoRef:
     height: int
 
 
-def frame_requests(info: VideoInfo, candidates: list[Candidate]) -> list[FrameRequest]:
+def frame_requests(info: VideoInfo, candidates: list[FrameCandidate]) -> list[FrameRequest]:
     by_frame = {c.frame: c for c in candidates}
     return [FrameRequest(f, pts, seek, info.time_of(f), by_frame[f].shot_index, by_frame[f].slot)
             for f, pts, seek in video.frame_targets(info, list(by_frame))]
@@ -119,7 +119,7 @@ def frame_requests(info: VideoInfo, candidates: list[Candidate]) -> list[FrameRe
 def keyframe_task(
     ref: VideoRef, requests: list[FrameRequest], cfg: KeyframeConfig, threads: int = 1,
     model: ModelSpec | None = None,
-) -> list[Keyframe]:
+) -> list[ExtractedKeyframe]:
     """Decode candidate frames, keep the best of each (shot, slot), compute its signals and,
     with ``model``, its CLIP embedding (the model is loaded once per worker process)."""
     by_frame = {r.frame: r for r in requests}
@@ -133,14 +133,14 @@ def keyframe_task(
         key = (r.shot_index, r.slot)
         if key not in best or score > best[key][0]:
             best[key] = (score, idx, rgb)
-    out: list[Keyframe] = []
+    out: list[ExtractedKeyframe] = []
     for (shot_index, _slot), (_score, idx, rgb) in sorted(best.items(), key=lambda kv: kv[1][1]):
         faces = detect_faces(rgb)
         sig = compute_signals(rgb, faces)
         scale = ref.width / rgb.shape[1]
         boxes = tuple(Face(int(f.x * scale), int(f.y * scale), int(f.w * scale),
                            int(f.h * scale)) for f in faces)
-        out.append(Keyframe(
+        out.append(ExtractedKeyframe(
             shot_index=shot_index, frame=idx, time_s=by_frame[idx].time_s, width=ref.width,
             height=ref.height, signals=sig, face_boxes=boxes,
             thumbnail=encode_jpeg(rgb, cfg.thumbnail_side), pts=by_frame[idx].pts,
