@@ -1,7 +1,10 @@
 """``media-ml …`` subcommands: thin, they parse, call the library and print.
 
 Every command takes ``--json`` to print one JSON document on stdout; logs and progress go to
-stderr. Exit codes: 0 success, 1 some input failed (others done), 2 usage error.
+stderr. Exit codes: 0 success, 1 some input failed (others done) or the system failed (disk,
+database), 2 usage error. Every argument is checked by the parser (``media_ml.validate``), so a
+bad one is refused with its name, value and limit before any work starts; no traceback reaches
+the user (``-vv`` logs it).
 """
 
 from __future__ import annotations
@@ -10,32 +13,82 @@ import argparse
 import contextlib
 import json
 import logging
+import math
+import os
+import sqlite3
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from media_ml.errors import IndexCorruptError, MediaMLError, ModelLoadError, UsageError
+from media_ml.validate import (
+    MAX_NOTE_CHARS,
+    MAX_QUERY_CHARS,
+    arg_type,
+    bounded_float,
+    bounded_int,
+    bounded_text,
+    image_file,
+    path_text,
+    record_id,
+    regular_file,
+    safe_name,
+    show,
+)
 
 log = logging.getLogger("media_ml")
+
+MAX_K = 1000
+MAX_WORKERS = 256
+MAX_THREADS = 256
+MAX_MEMORY_MB = 2**20  # 1 TiB
+MAX_FPS = 1000.0
+MAX_TIMES = 10_000  # --at
+MAX_TIME_S = 10**7  # ~115 days: longer than any video
+MAX_SIDE = 16384  # --size
+MAX_SPEC_CHARS = 1000  # --model, --scheduler
+
+
+def _nonfinite(doc: Any, where: str = "") -> str | None:
+    """Where in ``doc`` the first NaN or infinity is (``hits[1].score``), if anywhere."""
+    if isinstance(doc, float) and not math.isfinite(doc):
+        return where or "the value"
+    items: Any = (doc.items() if isinstance(doc, dict)
+                  else enumerate(doc) if isinstance(doc, list | tuple) else ())
+    for key, value in items:
+        found = _nonfinite(value, f"{where}[{key}]" if isinstance(key, int)
+                           else f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
 
 
 def _emit(doc: Any, as_json: bool, text: str) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        try:
+            body = json.dumps(doc, indent=2, allow_nan=False)
+        except ValueError as e:  # JSON has no NaN/Infinity: refuse rather than print non-JSON
+            where = _nonfinite(doc)
+            raise MediaMLError(f"cannot print the result as JSON: {where} is not a finite number"
+                               if where else f"cannot print the result as JSON: {e}") from e
+        sys.stdout.write(body + "\n")
     else:
         sys.stdout.write(text.rstrip("\n") + "\n")
 
 
 @contextlib.contextmanager
 def _executor(args: argparse.Namespace, duration_s: float = 0.0) -> Iterator[Any]:
-    """In-process for short videos unless workers or a scheduler are asked for."""
+    """In-process for short videos and for ``--workers 0``; Dask when workers or a scheduler
+    are asked for, or by default for videos over ten minutes."""
     from media_ml.pipeline import InlineExecutor
     from media_ml.workers.cluster import dask_client
 
     workers = getattr(args, "workers", None)
     scheduler = getattr(args, "scheduler", None)
-    if scheduler or (workers is not None and workers > 0) or (workers is None
-                                                               and duration_s > 600):
+    if workers == 0:
+        yield InlineExecutor()
+    elif scheduler or workers is not None or duration_s > 600:
         with dask_client(scheduler, workers) as client:
             yield client
     else:
@@ -98,15 +151,10 @@ def cmd_videos(args: argparse.Namespace) -> int:
 
 def cmd_frames(args: argparse.Namespace) -> int:
     from media_ml.extractors.video import probe
-    from media_ml.frames import export_frames, parse_size
+    from media_ml.frames import export_frames
 
-    size = parse_size(args.size) if args.size else None
-    at = None
-    if args.at is not None:
-        try:
-            at = [float(t) for t in args.at.split(",") if t.strip()]
-        except ValueError as e:
-            raise UsageError(f"--at must be comma-separated seconds, got {args.at!r}") from e
+    size = args.size  # parsed and bounded by the parser (_frame_size)
+    at = args.at
     info = probe(args.video)
     with _executor(args, info.duration_s) as ex:
         written = export_frames(args.video, args.out, fps=args.fps, at=at,
@@ -166,14 +214,16 @@ def cmd_reembed(args: argparse.Namespace) -> int:
 
 def cmd_suggest(args: argparse.Namespace) -> int:
     from media_ml.library import Library
+    from media_ml.ranking.contexts import get_context
     from media_ml.ranking.sheet import write_suggestions
 
+    get_context(args.context, args.contexts)  # a bad --contexts file fails before any work
     with Library(args.library, create=False) as lib:
-        sugg = lib.suggestions(args.video, args.context, k=args.k, contexts_file=args.contexts)
+        sugg = lib.suggest(args.video, args.context, k=args.k, contexts_file=args.contexts)
         cands = sugg.candidates
         sheet = None
         if args.out:
-            cands, sheet, _png = write_suggestions(lib.catalog, sugg, args.out)
+            cands, sheet, _png = write_suggestions(lib, sugg, args.out)
     doc = {**sugg.as_json(), "candidates": [c.as_json() for c in cands]}
     lines = [f"{len(cands)} candidates for video {sugg.video_id} in {sugg.context.name}"]
     lines += [f"#{c.rank:<3} {c.score:.3f}  candidate {c.candidate_id:<6} shot {c.shot_index:<4} "
@@ -192,122 +242,264 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
     with Library(args.library, create=False) as lib:
         rec = lib.feedback(args.candidate, "accept" if args.accept else "reject", args.note)
-    _emit(rec, args.json, f"{rec['verdict']}ed candidate {rec['candidate_id']} "
-                          f"({rec['context']}, rank {rec['rank']})")
+    _emit(rec.as_json(), args.json, f"{rec.verdict}ed candidate {rec.candidate_id} "
+                                    f"({rec.context}, rank {rec.rank})")
     return 0
+
+
+# -- argument types: each refuses a bad value in the parser, naming flag, value and limit ------
+
+
+def _int(name: str, low: int, high: int) -> Callable[[str], int]:
+    return arg_type(bounded_int, name, low=low, high=high)
+
+
+def _float(name: str, low: float, high: float, **open_ends: bool) -> Callable[[str], float]:
+    return arg_type(bounded_float, name, low=low, high=high, **open_ends)
+
+
+def _path(name: str) -> Callable[[str], str]:
+    return arg_type(path_text, name)
+
+
+def _text(name: str, max_chars: int, allow_empty: bool = False) -> Callable[[str], str]:
+    return arg_type(bounded_text, name, max_chars=max_chars, allow_empty=allow_empty)
+
+
+def _out_dir(text: str, name: str) -> str:
+    """A folder to write into: it may not exist yet, but it may not be a file."""
+    p = Path(path_text(text, name))
+    try:
+        if p.exists() and not p.is_dir():
+            raise UsageError(f"{name} {text}: exists and is not a folder")
+    except OSError as e:
+        raise UsageError(f"{name} {text}: cannot use it: {e.strerror or e}") from e
+    return text
+
+
+def _video_ref(text: str, name: str) -> int | str:
+    """A video id (digits, within SQLite's range) or a video path."""
+    if text.strip().isdigit():
+        return record_id(text, name)
+    return path_text(text, name)
+
+
+def _times(text: str, name: str) -> list[float]:
+    """Comma-separated seconds, each finite and in [0, MAX_TIME_S], at most MAX_TIMES."""
+    parts = [t for t in bounded_text(text, name, max_chars=MAX_TIMES * 32).split(",")
+             if t.strip()]
+    if not parts:
+        raise UsageError(f"{name} must be comma-separated seconds, got {show(text)}")
+    if len(parts) > MAX_TIMES:
+        raise UsageError(f"{name} must list at most {MAX_TIMES} times, got {len(parts)}")
+    return [bounded_float(t.strip(), f"{name} time", low=0, high=MAX_TIME_S) for t in parts]
+
+
+def _frame_size(text: str, name: str) -> tuple[int, int]:
+    """``WxH`` as ``frames.parse_size`` reads it, with sides of at most MAX_SIDE pixels."""
+    from media_ml.frames import parse_size  # numpy and OpenCV: only when --size is given
+
+    w, h = parse_size(bounded_text(text, name, max_chars=40))
+    if w > MAX_SIDE or h > MAX_SIDE:
+        raise UsageError(f"{name} sides must be at most {MAX_SIDE} pixels, got {show(text)}")
+    return w, h
+
+
+def _contexts_file(text: str, name: str) -> Path:
+    from media_ml.ranking.contexts import MAX_FILE_BYTES
+
+    return regular_file(text, name, max_bytes=MAX_FILE_BYTES)
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="media-ml", description=__doc__.splitlines()[0])
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more logging (-vv: debug, with tracebacks)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           help="what to do (media-ml COMMAND --help for its options)")
+    library_help = "the library folder"
 
     def model_args(sp: argparse.ArgumentParser, required: bool = False) -> None:
-        sp.add_argument("--model", required=required,
+        sp.add_argument("--model", required=required, type=_text("--model", MAX_SPEC_CHARS),
                         help="embedding model: NAME:PRETRAINED, NAME:/path/ckpt, a checkpoint "
                              "file, 'untrained' (random weights) or 'none' (default: the "
                              "library's model, else ViT-B-32:laion2b_s34b_b79k)")
-        sp.add_argument("--model-config", help="folder of extra open_clip model-config JSONs")
+        sp.add_argument("--model-config", type=_path("--model-config"),
+                        help="folder of extra open_clip model-config JSONs")
 
     def common(sp: argparse.ArgumentParser, cluster: bool = True) -> None:
         sp.add_argument("--json", action="store_true", help="print one JSON document")
+        # Also after the command (`media-ml videos … -v`); added to the top-level count.
+        sp.add_argument("-v", "--verbose", action="count", default=0, dest="sub_verbose",
+                        help="more logging (-vv: debug, with tracebacks)")
         if cluster:
-            sp.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786)")
-            sp.add_argument("--workers", type=int, default=None,
-                            help="local Dask workers (0 = in this process)")
+            sp.add_argument("--scheduler", type=_text("--scheduler", MAX_SPEC_CHARS),
+                            help="Dask scheduler address (tcp://host:8786)")
+            sp.add_argument("--workers", type=_int("--workers", 0, MAX_WORKERS), default=None,
+                            help=f"local Dask workers, 0 to {MAX_WORKERS} (0 = in this "
+                                 "process)")
+
+    def library(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--library", required=True, type=_path("--library"), help=library_help)
+
+    def top_k(sp: argparse.ArgumentParser, what: str) -> None:
+        sp.add_argument("-k", type=_int("-k", 1, MAX_K), default=10,
+                        help=f"number of {what}, 1 to {MAX_K} (default 10)")
+
+    segment_help = "segment length in seconds, 1 to 3600 (default 60)"
 
     s = sub.add_parser("shots", help="detect the shots of a video")
-    s.add_argument("video")
-    s.add_argument("--segment-s", type=float, default=60.0, help="segment length in seconds")
-    s.add_argument("--threads", type=int, default=0, help="decoder threads (0 = all cores)")
+    s.add_argument("video", type=_path("video"), help="the video file")
+    s.add_argument("--segment-s", type=_float("--segment-s", 1, 3600), default=60.0,
+                   help=segment_help)
+    s.add_argument("--threads", type=_int("--threads", 0, MAX_THREADS), default=0,
+                   help=f"decoder threads, 0 to {MAX_THREADS} (0 = all cores)")
     common(s)
     s.set_defaults(func=cmd_shots)
 
     s = sub.add_parser("ingest", help="ingest videos (files or folders) into a library")
-    s.add_argument("paths", nargs="+")
-    s.add_argument("--library", required=True)
-    s.add_argument("--segment-s", type=float, default=60.0)
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("paths", nargs="+", type=_path("paths"), help="video files or folders")
+    library(s)
+    s.add_argument("--segment-s", type=_float("--segment-s", 1, 3600), default=60.0,
+                   help=segment_help)
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     model_args(s)
     common(s)
     s.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("search", help="find keyframes like a text, an image or a keyframe")
-    s.add_argument("--library", required=True)
+    library(s)
     q = s.add_mutually_exclusive_group(required=True)
-    q.add_argument("--text")
-    q.add_argument("--image", help="an image file")
-    q.add_argument("--keyframe", type=int, help="a keyframe id (more like this)")
-    s.add_argument("-k", type=int, default=10)
-    s.add_argument("--video", type=int, help="only this video id")
+    q.add_argument("--text", type=_text("--text", MAX_QUERY_CHARS),
+                   help=f"a text query (at most {MAX_QUERY_CHARS} characters)")
+    q.add_argument("--image", type=arg_type(image_file, "--image"),
+                   help="an image file (at most 50 MB and 50 megapixels)")
+    q.add_argument("--keyframe", type=arg_type(record_id, "--keyframe"),
+                   help="a keyframe id (more like this)")
+    top_k(s, "hits")
+    s.add_argument("--video", type=arg_type(record_id, "--video"), help="only this video id")
     common(s, cluster=False)
     s.set_defaults(func=cmd_search)
 
     s = sub.add_parser("duplicates", help="group near-duplicate shots across the library")
-    s.add_argument("--library", required=True)
-    s.add_argument("--threshold", type=float, default=0.95, help="cosine similarity")
+    library(s)
+    s.add_argument("--threshold", type=_float("--threshold", 0, 1, low_open=True), default=0.95,
+                   help="cosine similarity in (0, 1] (default 0.95)")
     common(s, cluster=False)
     s.set_defaults(func=cmd_duplicates)
 
     s = sub.add_parser("suggest", help="ranked artwork candidates of a video for a context")
-    s.add_argument("--library", required=True)
-    s.add_argument("--video", required=True, help="video id (or path)")
-    s.add_argument("--context", required=True, help="context name (built-in or from --contexts)")
-    s.add_argument("--contexts", help="TOML file with more contexts")
-    s.add_argument("-k", type=int, default=10)
-    s.add_argument("--out", help="write crops and a contact sheet (HTML + PNG) here")
+    library(s)
+    s.add_argument("--video", required=True, type=arg_type(_video_ref, "--video"),
+                   help="video id (or path)")
+    s.add_argument("--context", required=True, type=arg_type(safe_name, "--context"),
+                   help="context name (built-in or from --contexts)")
+    s.add_argument("--contexts", type=arg_type(_contexts_file, "--contexts"),
+                   help="TOML file with more contexts (at most 1 MB)")
+    top_k(s, "candidates")
+    s.add_argument("--out", type=arg_type(_out_dir, "--out"),
+                   help="write crops and a contact sheet (HTML + PNG) into this folder")
     common(s, cluster=False)
     s.set_defaults(func=cmd_suggest)
 
     s = sub.add_parser("feedback", help="accept or reject a suggested candidate")
-    s.add_argument("--library", required=True)
-    s.add_argument("--candidate", type=int, required=True)
+    library(s)
+    s.add_argument("--candidate", type=arg_type(record_id, "--candidate"), required=True,
+                   help="the candidate id (from suggest)")
     v = s.add_mutually_exclusive_group(required=True)
-    v.add_argument("--accept", action="store_true")
-    v.add_argument("--reject", action="store_true")
-    s.add_argument("--note")
+    v.add_argument("--accept", action="store_true", help="the candidate is good")
+    v.add_argument("--reject", action="store_true", help="the candidate is bad (not proposed "
+                                                         "again in this context)")
+    s.add_argument("--note", type=_text("--note", MAX_NOTE_CHARS, allow_empty=True),
+                   help=f"why (at most {MAX_NOTE_CHARS} characters)")
     common(s, cluster=False)
     s.set_defaults(func=cmd_feedback)
 
     s = sub.add_parser("reindex", help="rebuild the vector index from the stored vectors")
-    s.add_argument("--library", required=True)
-    s.add_argument("--memory-mb", type=float, help="memory budget of the index")
+    library(s)
+    s.add_argument("--memory-mb", type=_float("--memory-mb", 0, MAX_MEMORY_MB, low_open=True),
+                   help="memory budget of the index in MB (default: no limit)")
     common(s, cluster=False)
     s.set_defaults(func=cmd_reindex)
 
     s = sub.add_parser("reembed", help="re-embed every keyframe with another model")
-    s.add_argument("--library", required=True)
-    s.add_argument("--no-progress", action="store_true")
+    library(s)
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     model_args(s, required=True)
     common(s)
     s.set_defaults(func=cmd_reembed)
 
     s = sub.add_parser("videos", help="list the videos a library holds")
-    s.add_argument("--library", required=True)
+    library(s)
     common(s, cluster=False)
     s.set_defaults(func=cmd_videos)
 
     s = sub.add_parser("frames", help="export frames of a video as JPEG files")
-    s.add_argument("video")
-    s.add_argument("--out", required=True)
+    s.add_argument("video", type=_path("video"), help="the video file")
+    s.add_argument("--out", required=True, type=arg_type(_out_dir, "--out"),
+                   help="folder to write the JPEG files into")
     g = s.add_mutually_exclusive_group(required=True)
-    g.add_argument("--fps", type=float, help="frames per second to export")
+    g.add_argument("--fps", type=_float("--fps", 0, MAX_FPS, low_open=True),
+                   help=f"frames per second to export, in (0, {MAX_FPS:g}]")
     g.add_argument("--every-shot", action="store_true", help="one frame per shot")
-    g.add_argument("--at", help="comma-separated times in seconds")
-    s.add_argument("--size", help="output size WxH (one side -1 keeps the aspect ratio)")
+    g.add_argument("--at", type=arg_type(_times, "--at"),
+                   help=f"comma-separated times in seconds (at most {MAX_TIMES})")
+    s.add_argument("--size", type=arg_type(_frame_size, "--size"),
+                   help=f"output size WxH, sides at most {MAX_SIDE} (one side -1 keeps the "
+                        "aspect ratio)")
     common(s)
     s.set_defaults(func=cmd_frames)
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("distributed", "tornado", "bokeh"):
-        logging.getLogger(noisy).setLevel(logging.WARNING if args.verbose < 2 else logging.INFO)
+def _check_combinations(args: argparse.Namespace) -> None:
+    """Checks that involve two arguments (one argument alone is checked by its type)."""
+    if getattr(args, "workers", None) == 0 and getattr(args, "scheduler", None):
+        raise UsageError("--workers 0 runs in this process; it cannot go with --scheduler "
+                         f"{show(args.scheduler)}")
+
+
+def _system_error(e: sqlite3.Error | OSError, library: str | None) -> tuple[str, int]:
+    """A one-line message for a database or operating-system failure, and its exit code:
+    2 when it is a permission problem on --library (the user can fix the argument), else 1."""
+    where = f"library {library}" if library else "database"
+    if isinstance(e, sqlite3.Error):
+        text = str(e)
+        denied = any(w in text for w in ("readonly", "unable to open", "permission"))
+        hint = " (check the permissions of --library)" if denied and library else ""
+        return f"{where}: database failed: {text}{hint}", 2 if denied and library else 1
+    name = e.filename
+    reason = e.strerror or str(e) or type(e).__name__
+    if name is None:
+        return f"{type(e).__name__}: {reason}", 1
+    on_library = library is not None and _is_within(str(name), library)
+    if isinstance(e, PermissionError) and on_library:
+        return f"{name}: {reason} (check the permissions of --library {library})", 2
+    return f"{name}: {reason}", 1
+
+
+def _is_within(path: str, folder: str) -> bool:
     try:
+        return Path(path).resolve().is_relative_to(Path(folder).resolve())
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    library: str | None = None
+    try:
+        try:
+            args = _parser().parse_args(argv)
+        except SystemExit as e:  # argparse printed usage and the refused argument (or --help)
+            return e.code if isinstance(e.code, int) else 2
+        verbose = args.verbose + args.sub_verbose
+        level = logging.WARNING - 10 * min(verbose, 2)
+        logging.basicConfig(level=level, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        for noisy in ("distributed", "tornado", "bokeh"):
+            logging.getLogger(noisy).setLevel(logging.WARNING if verbose < 2 else logging.INFO)
+        library = getattr(args, "library", None)
+        _check_combinations(args)
         return int(args.func(args))
     except (UsageError, IndexCorruptError, ModelLoadError) as e:
         print(f"media-ml: error: {e}", file=sys.stderr)
@@ -318,6 +510,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("media-ml: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `media-ml … | head`: the reader left; nothing more to say
+        with contextlib.suppress(Exception):  # and no error when Python flushes at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (sqlite3.Error, OSError) as e:
+        log.debug("system error", exc_info=True)
+        message, code = _system_error(e, library)
+        print(f"media-ml: error: {message}", file=sys.stderr)
+        return code
+    except Exception as e:  # the safety net: a bug must not show the user a traceback
+        log.debug("internal error", exc_info=True)
+        print(f"media-ml: internal error: {type(e).__name__}: {e} "
+              "(run with -vv for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

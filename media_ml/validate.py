@@ -49,8 +49,13 @@ def _fail(name: str, what: str, value: object) -> UsageError:
     return UsageError(f"{name} must be {what}, got {show(value)}")
 
 
+def _num(x: float) -> str:
+    """A bound as people write it: 1048576 rather than 1.04858e+06, 0.5 rather than 0.500000."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else repr(float(x))
+
+
 def _interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
-    return f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    return f"{'(' if low_open else '['}{_num(low)}, {_num(high)}{')' if high_open else ']'}"
 
 
 def bounded_float(value: object, name: str, *, low: float, high: float,
@@ -120,14 +125,14 @@ def path_text(value: object, name: str) -> str:
     return bounded_text(value, name, max_chars=MAX_PATH_CHARS)
 
 
-def regular_file(value: object, name: str, *, max_bytes: int) -> Path:
+def regular_file(value: object, name: str, *, max_bytes: int, what: str = "file") -> Path:
     """An existing regular file of at most ``max_bytes`` bytes (its path is bounded text, so
     messages may quote it whole)."""
     p = Path(path_text(value, name))
     try:
         st = p.stat()
     except FileNotFoundError as e:
-        raise UsageError(f"{name} {p}: no such file") from e
+        raise UsageError(f"{name} {p}: no such {what}") from e
     except OSError as e:
         raise UsageError(f"{name} {p}: cannot read it: {e.strerror or e}") from e
     if not stat.S_ISREG(st.st_mode):
@@ -142,10 +147,7 @@ def image_file(value: object, name: str, *, max_bytes: int = MAX_IMAGE_BYTES,
                max_pixels: int = MAX_IMAGE_PIXELS) -> Path:
     """An image file whose size on disk and pixel count (read from the header, nothing is
     decoded) are bounded, so a decompression bomb is refused before any decoder sees it."""
-    p = Path(path_text(value, name))
-    if not p.exists():
-        raise UsageError(f"{name} {p}: no such image file")
-    p = regular_file(str(p), name, max_bytes=max_bytes)
+    p = regular_file(value, name, max_bytes=max_bytes, what="image file")
     from PIL import Image
 
     try:
