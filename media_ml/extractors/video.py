@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -389,13 +389,14 @@ def frame_targets(info: VideoInfo, frames: list[int]) -> list[tuple[int, int, in
 
 def iter_frames_at(
     path: str, targets: list[tuple[int, int, int | None]], threads: int = 0
-) -> Iterator[tuple[int, object]]:
+) -> Generator[tuple[int, object], None, None]:
     """Decode just the frames in ``targets`` (from ``frame_targets``), in order.
 
     Seeks to a target's keyframe only when that keyframe lies ahead of the decoder's position, so
     close targets share one decoding run and far ones skip what lies between. Targets that cannot
     be decoded (damaged or cut-off data, or a file changed since it was probed) are skipped with a
-    warning; callers detect the missing frames.
+    warning; callers detect the missing frames. A caller that stops early calls ``close()`` to
+    close the file at once rather than when the generator is collected.
     """
     if not targets:
         return

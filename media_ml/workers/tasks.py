@@ -161,38 +161,60 @@ def embed_frames_task(
     """Decode the given frames and embed them (``media-ml reembed``).
 
     A producer thread decodes and preprocesses the next batch while the model runs on this one
-    (PyAV and torch both release the GIL), so decoding hides behind inference.
+    (PyAV and torch both release the GIL), so decoding hides behind inference. Whichever way the
+    consumer leaves (a failing model, an interrupt), it tells the producer to stop and waits for
+    it: the producer never blocks on a queue nobody reads, and its file is closed on return.
     """
     import queue
     import threading
 
     embedder = load_embedder(model, threads=threads)
     batches: queue.Queue[tuple[list[int], np.ndarray] | BaseException | None] = queue.Queue(2)
+    stop = threading.Event()
+
+    def hand(item: tuple[list[int], np.ndarray] | BaseException | None) -> None:
+        # Checked before every put: once the consumer has stopped and drained the queue, at most
+        # one put is still on its way (the queue holds two), so none can block.
+        if not stop.is_set():
+            batches.put(item)
 
     def produce() -> None:
+        decoded = video.iter_frames_at(ref.path, frames, threads=1)
         try:
             idx: list[int] = []
             pix: list[np.ndarray] = []
-            for i, frame in video.iter_frames_at(ref.path, frames, threads=1):
+            for i, frame in decoded:
+                if stop.is_set():
+                    return
                 rgb = video.frame_to_rgb(frame, ref.rotation, max_side=analysis_side)
                 idx.append(i)
                 pix.append(embedder.preprocess(rgb))
                 if len(idx) == batch_size:
-                    batches.put((idx, np.stack(pix)))
+                    hand((idx, np.stack(pix)))
                     idx, pix = [], []
             if idx:
-                batches.put((idx, np.stack(pix)))
-            batches.put(None)
+                hand((idx, np.stack(pix)))
+            hand(None)
         except BaseException as e:  # noqa: BLE001 - handed to the consumer, re-raised there
-            batches.put(e)
+            hand(e)
+        finally:
+            decoded.close()  # the generator's own ``finally`` closes the container, here
 
     worker = threading.Thread(target=produce, name="embed-decode", daemon=True)
     worker.start()
     out: list[tuple[int, np.ndarray]] = []
-    while (item := batches.get()) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        idx, pix = item
-        out += list(zip(idx, embedder.embed_pixels(pix), strict=True))
-    worker.join()
+    try:
+        while (item := batches.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            idx, pix = item
+            out += list(zip(idx, embedder.embed_pixels(pix), strict=True))
+    finally:
+        stop.set()
+        while True:
+            try:
+                batches.get_nowait()
+            except queue.Empty:
+                break
+        worker.join()
     return out
