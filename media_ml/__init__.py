@@ -25,6 +25,7 @@ from media_ml.errors import (
     UsageError,
     VideoOpenError,
 )
+from media_ml.extractors.video import probe
 from media_ml.frames import export_frames
 from media_ml.library import IngestReport, Library
 from media_ml.pipeline import IngestSettings
@@ -32,7 +33,6 @@ from media_ml.ranking.contexts import Context, get_context, load_contexts
 from media_ml.ranking.suggest import Candidate, Suggestions
 from media_ml.search import Hit
 from media_ml.types import Keyframe, Shot, Signals, Video, VideoInfo
-from media_ml.extractors.video import probe
 
 __all__ = [
     "Candidate", "Context", "DecodeError", "Hit", "IndexCorruptError", "IngestReport",

@@ -122,7 +122,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from media_ml.pipeline import IngestSettings
 
     settings = IngestSettings(segment_s=args.segment_s)
-    with Library(args.library) as lib:
+    with Library(args.library, wait=args.wait) as lib:
         report = lib.ingest(args.paths, model=args.model, model_config=args.model_config,
                             scheduler=args.scheduler, workers=args.workers, settings=settings,
                             progress=not args.no_progress)
@@ -140,7 +140,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_videos(args: argparse.Namespace) -> int:
     from media_ml.library import Library
 
-    with Library(args.library, create=False) as lib:
+    with Library(args.library, readonly=True) as lib:
         rows = lib.videos()
     lines = [f"{'id':>4}  {'duration':>9}  {'shots':>5}  {'keyfr':>5}  path"]
     lines += [f"{r.id:>4}  {r.duration_s:8.2f}s  {r.shots:>5}  {r.keyframes:>5}  {r.path}"
@@ -167,7 +167,7 @@ def cmd_frames(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from media_ml.library import Library
 
-    with Library(args.library, create=False) as lib:
+    with Library(args.library, readonly=True) as lib:
         hits = lib.search(text=args.text, image=args.image, keyframe=args.keyframe, k=args.k,
                           video=args.video)
         model = (lib.catalog.model() or ("", ""))[0]
@@ -181,7 +181,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_duplicates(args: argparse.Namespace) -> int:
     from media_ml.library import Library
 
-    with Library(args.library, create=False) as lib:
+    with Library(args.library, readonly=True) as lib:
         groups = lib.duplicates(threshold=args.threshold)
     lines = [f"{len(groups)} groups of near-duplicate shots (cosine >= {args.threshold})"]
     for g in groups:
@@ -195,7 +195,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from media_ml.library import Library
 
     budget = int(args.memory_mb * 2**20) if args.memory_mb else None
-    with Library(args.library, create=False) as lib:
+    with Library(args.library, create=False, wait=args.wait) as lib:
         index = lib.reindex(budget)
     doc = {"vectors": len(index), "factory": index.factory, "manifest": index.manifest}
     _emit(doc, args.json, f"index rebuilt: {len(index)} vectors, {index.factory}")
@@ -205,7 +205,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 def cmd_reembed(args: argparse.Namespace) -> int:
     from media_ml.library import Library
 
-    with Library(args.library, create=False) as lib:
+    with Library(args.library, create=False, wait=args.wait) as lib:
         n = lib.reembed(args.model, config=args.model_config, scheduler=args.scheduler,
                         workers=args.workers, progress=not args.no_progress)
     _emit({"model": args.model, "vectors": n}, args.json, f"re-embedded {n} keyframes")
@@ -245,6 +245,19 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     _emit(rec.as_json(), args.json, f"{rec.verdict}ed candidate {rec.candidate_id} "
                                     f"({rec.context}, rank {rec.rank})")
     return 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from media_ml.library import Library
+
+    with Library(args.library, create=False, wait=args.wait) as lib:
+        done = lib.repair(progress=not args.no_progress)
+    text = (f"{done['thumbnails_restored']} thumbnails restored, {done['folders_removed']} "
+            f"unused folders removed"
+            + (f", index: {done['index']['vectors']} vectors" if done["index"] else ""))
+    text += "".join(f"\nNOT REPAIRED {p}" for p in done["problems"])
+    _emit(done, args.json, text)
+    return 1 if done["problems"] else 0
 
 
 # -- argument types: each refuses a bad value in the parser, naming flag, value and limit ------
@@ -339,8 +352,13 @@ def _parser() -> argparse.ArgumentParser:
                             help=f"local Dask workers, 0 to {MAX_WORKERS} (0 = in this "
                                  "process)")
 
-    def library(sp: argparse.ArgumentParser) -> None:
+    def library(sp: argparse.ArgumentParser, writer: bool = False) -> None:
         sp.add_argument("--library", required=True, type=_path("--library"), help=library_help)
+        if writer:
+            sp.add_argument("--wait", nargs="?", const=None, default=0.0,
+                            type=_float("--wait", 0, 7 * 86400),
+                            help="when another process is writing the library, wait for it "
+                                 "(optionally at most this many seconds) instead of failing")
 
     def top_k(sp: argparse.ArgumentParser, what: str) -> None:
         sp.add_argument("-k", type=_int("-k", 1, MAX_K), default=10,
@@ -359,7 +377,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("ingest", help="ingest videos (files or folders) into a library")
     s.add_argument("paths", nargs="+", type=_path("paths"), help="video files or folders")
-    library(s)
+    library(s, writer=True)
     s.add_argument("--segment-s", type=_float("--segment-s", 1, 3600), default=60.0,
                    help=segment_help)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -416,18 +434,25 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_feedback)
 
     s = sub.add_parser("reindex", help="rebuild the vector index from the stored vectors")
-    library(s)
+    library(s, writer=True)
     s.add_argument("--memory-mb", type=_float("--memory-mb", 0, MAX_MEMORY_MB, low_open=True),
                    help="memory budget of the index in MB (default: no limit)")
     common(s, cluster=False)
     s.set_defaults(func=cmd_reindex)
 
     s = sub.add_parser("reembed", help="re-embed every keyframe with another model")
-    library(s)
+    library(s, writer=True)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     model_args(s, required=True)
     common(s)
     s.set_defaults(func=cmd_reembed)
+
+    s = sub.add_parser("repair", help="restore missing thumbnails, drop unused folders, bring "
+                                      "the index up to date")
+    library(s, writer=True)
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    common(s, cluster=False)
+    s.set_defaults(func=cmd_repair)
 
     s = sub.add_parser("videos", help="list the videos a library holds")
     library(s)

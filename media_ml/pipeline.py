@@ -324,7 +324,10 @@ def run_ingest(catalog: Any, files: list[str], known: dict[str, Any], client: An
                 msg = error_message(path, e)
                 log.error("failed: %s", msg)
                 report.failed.append({"path": path, "error": msg})
-                catalog.record_failure(path, msg)
+                try:
+                    catalog.record_failure(path, msg)
+                except MediaMLError as e2:  # the report still says it; the table is a log
+                    log.warning("could not record the failure in the catalog: %s", e2)
                 continue
             entry = {"path": path, "id": vid, "content_hash": value.content_hash,
                      "shots": len(value.shots), "keyframes": len(value.keyframes),
