@@ -831,6 +831,8 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
         cur = conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
+            for stmt in _V2_TABLES:  # v1 catalogs may predate vectors, candidates, feedback
+                cur.execute(stmt)
             cols = {r[1] for r in cur.execute("PRAGMA table_info(keyframes)")}
             for col in ("pts", "seek_pts"):
                 if col not in cols:
@@ -872,6 +874,26 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
             raise
     finally:
         conn.execute("PRAGMA foreign_keys=ON")
+
+
+_V2_TABLES = (
+    _TABLES["vectors"],
+    """CREATE TABLE IF NOT EXISTS candidates (
+        id INTEGER PRIMARY KEY,
+        keyframe_id INTEGER NOT NULL REFERENCES keyframes(id) ON DELETE CASCADE,
+        context TEXT NOT NULL,
+        x INTEGER NOT NULL, y INTEGER NOT NULL, w INTEGER NOT NULL, h INTEGER NOT NULL,
+        last_rank INTEGER, last_score REAL, last_suggested_at REAL,
+        UNIQUE (keyframe_id, context, x, y, w, h)
+    )""",
+    """CREATE TABLE IF NOT EXISTS feedback (
+        id INTEGER PRIMARY KEY,
+        candidate_id INTEGER NOT NULL REFERENCES candidates(id) ON DELETE CASCADE,
+        context TEXT NOT NULL,
+        verdict TEXT NOT NULL CHECK (verdict IN ('accept', 'reject')),
+        note TEXT, rank INTEGER, score REAL, created_at REAL NOT NULL
+    )""",
+)
 
 
 def _refingerprint_legacy(cur: sqlite3.Cursor) -> None:
