@@ -1,4 +1,4 @@
-"""Catalog schemas of earlier media-ml releases, frozen: migration tests build libraries with them."""
+"""Catalog schemas of earlier media-ml releases, frozen: migration tests build them."""
 
 # The catalog schema of media-ml 0.1 (44d7c00), frozen for migration tests.
 SCHEMA_V1 = [
