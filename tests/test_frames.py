@@ -23,6 +23,8 @@ def test_export_at_fps_writes_one_frame_per_interval(
 ) -> None:
     out = export_frames(cuts_clip[0], tmp_path / "f", fps=2.0)
     assert len(out) == 14  # 6.8 s at 2 fps: 0.0, 0.5, … 6.5
+    # 25 fps: the frame on screen at k/2 s is frame floor(12.5 k).
+    assert [int(p.name.split("_")[-2]) for p in out] == [int(12.5 * k) for k in range(14)]
     assert all(p.exists() and p.stat().st_size > 0 for p in out)
     img = cv2.imread(str(out[0]))
     assert img.shape == (180, 320, 3)
