@@ -30,7 +30,7 @@ from media_ml.validate import bounded_float, bounded_int, show
 log = logging.getLogger(__name__)
 
 MAX_FPS = 1000.0  # export rate; more than any video's frame rate
-MAX_SIDE = 16384  # output side in pixels (JPEG allows 65535; OpenCV's resize is the bound)
+MAX_SIDE = 16384  # output side in pixels (JPEG itself allows up to 65535)
 MAX_PIXELS = 100_000_000  # per output frame: 300 MB of RGB before encoding
 MAX_TIMES = 100_000  # ``at`` times in one call
 _SIZE_TEXT = re.compile(r"\s*(-?[0-9]{1,9})\s*[xX]\s*(-?[0-9]{1,9})\s*")
