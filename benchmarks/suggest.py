@@ -130,10 +130,10 @@ def main() -> int:
     seg = video.plan_segments(info, 1e9)[0]
     for i, fr in video.iter_segment_frames(seg):
         sharp[i] = sharpness(video.frame_to_rgb(fr, 0, max_side=640))
-    middle = sorted(((s["start_frame"] + s["end_frame"]) // 2, s["end_frame"] - s["start_frame"])
+    middle = sorted(((s.start_frame + s.end_frame) // 2, s.end_frame - s.start_frame)
                     for s in shots)
     by_len = [f for f, _ in sorted(middle, key=lambda x: -x[1])]
-    sharpest = sorted((max(range(s["start_frame"], s["end_frame"]), key=lambda f: sharp[f])
+    sharpest = sorted((max(range(s.start_frame, s.end_frame), key=lambda f: sharp[f])
                        for s in shots), key=lambda f: -sharp[f])
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
           f"python {platform.python_version()}; model {args.model}; clip {clip.name} "
@@ -165,8 +165,8 @@ def main() -> int:
                               ("sharpest frame", base_sharp)):
             m = metrics(picks, label, photo, face_cache)
             rows.append((name, method, m))
-        sugg = lib.suggestions(vid.id, name, k=K)
-        write_suggestions(lib.catalog, sugg, out / name)
+        sugg = lib.suggest(vid.id, name, k=K)
+        write_suggestions(lib, sugg, out / name)
     print(f"\n{'context':<14} {'method':<15} {'P@5':>5} {'bad':>4} {'dup':>5} {'faces':>6} "
           f"{'n':>3}")
     for name, method, m in rows:
