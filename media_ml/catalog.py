@@ -349,9 +349,16 @@ class Catalog:
         try:
             yield cur
             cur.execute("COMMIT")
-        except BaseException:
+        except BaseException as e:
             if self.conn.in_transaction:
-                cur.execute("ROLLBACK")
+                try:
+                    cur.execute("ROLLBACK")
+                except sqlite3.Error as e2:  # e.g. the disk is gone; SQLite rolls back itself
+                    log.warning("%s: rollback failed: %s", self.path, e2)
+            if isinstance(e, sqlite3.OperationalError):
+                raise LibraryError(_locked_message(self.path, e)) from e
+            if isinstance(e, sqlite3.DatabaseError):
+                raise LibraryError(f"{self.path}: cannot write the catalog: {e}") from e
             raise
 
     def close(self) -> None:
@@ -932,6 +939,9 @@ def _locked_message(db: Path, e: sqlite3.OperationalError) -> str:
     if "locked" in text or "busy" in text:
         return (f"{db}: another process has held the catalog's write lock for more than "
                 f"{busy_timeout_s():g}s ({text}); try again when it is done")
+    if "full" in text or "I/O" in text:
+        return (f"{db}: cannot write the catalog: {text} (is the disk full?); nothing of this "
+                f"write was kept")
     return f"{db}: cannot write the catalog: {text}"
 
 

@@ -510,13 +510,25 @@ def _is_within(path: str, folder: str) -> bool:
         return False
 
 
+def _fail(message: str, code: int, as_json: bool, prefix: str = "error") -> int:
+    """One line on stderr; with ``--json`` also one JSON document on stdout, so a script
+    reading stdout always gets JSON."""
+    print(f"media-ml: {prefix}: {message}", file=sys.stderr)
+    if as_json:
+        with contextlib.suppress(OSError):
+            sys.stdout.write(json.dumps({"error": message, "exit_code": code}) + "\n")
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     library: str | None = None
+    as_json = False
     try:
         try:
             args = _parser().parse_args(argv)
         except SystemExit as e:  # argparse printed usage and the refused argument (or --help)
             return e.code if isinstance(e.code, int) else 2
+        as_json = bool(getattr(args, "json", False))
         verbose = args.verbose + args.sub_verbose
         level = logging.WARNING - 10 * min(verbose, 2)
         logging.basicConfig(level=level, stream=sys.stderr,
@@ -527,11 +539,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_combinations(args)
         return int(args.func(args))
     except (UsageError, IndexCorruptError, ModelLoadError) as e:
-        print(f"media-ml: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(str(e), 2, as_json)
     except MediaMLError as e:
-        print(f"media-ml: error: {e}", file=sys.stderr)
-        return 1
+        return _fail(str(e), 1, as_json)
     except KeyboardInterrupt:
         print("media-ml: interrupted", file=sys.stderr)
         return 130
@@ -542,13 +552,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (sqlite3.Error, OSError) as e:
         log.debug("system error", exc_info=True)
         message, code = _system_error(e, library)
-        print(f"media-ml: error: {message}", file=sys.stderr)
-        return code
+        return _fail(message, code, as_json)
     except Exception as e:  # the safety net: a bug must not show the user a traceback
         log.debug("internal error", exc_info=True)
-        print(f"media-ml: internal error: {type(e).__name__}: {e} "
-              "(run with -vv for the traceback)", file=sys.stderr)
-        return 1
+        return _fail(f"{type(e).__name__}: {e} (run with -vv for the traceback)", 1, as_json,
+                     "internal error")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,9 @@ def test_shots_on_a_non_video_exits_1_naming_the_file(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "media_ml.cli", "shots", str(bad), "--json"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
-    assert "x.mp4" in out.stderr and out.stdout == ""
+    assert "x.mp4" in out.stderr
+    doc = json.loads(out.stdout)  # --json: stdout is always one JSON document
+    assert doc["exit_code"] == 1 and "x.mp4" in doc["error"] and "readable" in doc["error"]
 
 
 def test_help_is_instant_and_lists_commands() -> None:
@@ -312,8 +314,9 @@ def test_json_output_never_holds_nan(
 
     monkeypatch.setattr(cli, "cmd_videos", cmd)
     code, out, err = _run(["videos", "--library", "x", "--json"], capsys)
-    assert code == 1 and out == ""
-    assert "hits[1].score" in err and "NaN" not in out
+    assert code == 1 and "NaN" not in out
+    assert json.loads(out)["exit_code"] == 1  # an error document, not the half-NaN result
+    assert "hits[1].score" in err
 
 
 def test_workers_0_runs_in_this_process(

@@ -404,3 +404,48 @@ def test_a_read_only_library_can_be_read(clips: dict[str, Path], tiny_model_dir:
         for p in [base, *base.rglob("*")]:
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_full_disk_fails_files_with_a_report_and_leaves_the_library_whole(
+    clips: dict[str, Path], tmp_path: Path
+) -> None:
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    root = tmp_path / "lib"
+    with Library(root) as lib:
+        _ingest(lib, clips["short"], model="none")
+
+    def full_disk() -> None:  # no file this process writes may grow past 48 KB
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (48 * 1024, 48 * 1024))
+
+    names = ["a.mp4", "b.mp4", "c.mp4", "d.mp4"]
+    for n in names[2:]:
+        shutil.copy(clips["a" if n == "c.mp4" else "b"], tmp_path / n)
+    paths = [clips["a"], clips["b"], tmp_path / "c.mp4", tmp_path / "d.mp4"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "media_ml.cli", "ingest", *map(str, paths), "--library",
+         str(root), "--model", "none", "--workers", "0", "--json", "--no-progress"],
+        capture_output=True, text=True, timeout=300, preexec_fn=full_disk)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    doc = json.loads(proc.stdout)  # the report, whatever failed
+    assert doc["failed"], "the disk never filled: raise the clip sizes"
+    for f in doc["failed"]:
+        assert Path(f["path"]).name in f["error"] and "disk" in f["error"]
+    assert sorted(Path(e["path"]).name for e in doc["ingested"] + doc["failed"]) == names
+    with Library(root) as lib:
+        assert lib.catalog.integrity() == "ok"
+        held = {Path(v.path).name: v for v in lib.videos()}
+        assert set(held) == {"short.mp4", *(Path(e["path"]).name for e in doc["ingested"])}
+        kfs = lib.keyframes()
+        assert all(Path(k.thumbnail).is_file() for k in kfs)  # every video whole
+        assert {v.keyframes for v in held.values()} and all(v.keyframes for v in held.values())
+        used = {Path(k.thumbnail).parent.name for k in kfs}
+        assert {p.name for p in (root / "thumbs").iterdir()} == used  # nothing half-written
+        again = lib.ingest(paths, model="none", workers=0, progress=False)
+    assert sorted(Path(e["path"]).name for e in again.ingested) == sorted(
+        Path(f["path"]).name for f in doc["failed"])
