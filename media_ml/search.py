@@ -6,6 +6,7 @@ them and rebuilt when it lags behind (e.g. after a crash between a commit and th
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -158,16 +159,19 @@ def sync_index(catalog: Catalog) -> VectorIndex:
     target = _metadata(catalog)
     removed = catalog.removed_since(int(meta["generation"]))
     added_ids, added = catalog.vectors_after(int(meta["max_id"]))
+    t0 = time.perf_counter()
     if len(removed):
         index.remove(removed)
     if len(added_ids):
         index.add(added, added_ids)
-    if index.needs_rebuild:
+    reason = index.retrain_reason(probe_queries=added if len(added_ids) else None)
+    if reason:
+        log.warning("index: retraining from the catalog: %s", reason)
         return rebuild_index(catalog)
     index.set_metadata(target)
     index.save(catalog.root / INDEX_DIR)
-    log.info("index updated in place: +%d -%d vectors (%d)", len(added_ids), len(removed),
-             len(index))
+    log.info("index updated in place: +%d -%d vectors, %d in all (%.2f s)", len(added_ids),
+             len(removed), len(index), time.perf_counter() - t0)
     return index
 
 

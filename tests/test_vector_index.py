@@ -354,3 +354,48 @@ def test_failure_before_the_manifest_commit_leaves_the_previous_index(tmp_path, 
     index.save(directory)  # the next save succeeds and sweeps the orphan
     assert len(list(directory.glob("index-*.faiss"))) == 1
     assert len(VectorIndex.load(directory)) == 305
+
+
+def test_in_place_updates_retrain_only_when_drift_is_measured() -> None:
+    rng = np.random.default_rng(3)
+    base = random_vectors(2_000, 16, seed=3)
+    index = VectorIndex.build(base, np.arange(2_000), factory="IVF16,Flat")
+    assert index.retrain_reason() is None
+    # More of the same data: lists stay balanced, nothing to retrain.
+    index.add(random_vectors(500, 16, seed=4), np.arange(2_000, 2_500))
+    assert index.retrain_reason() is None
+    assert index.manifest["drift"]["changed_since_probe"] == 500
+    # New data piling up in one corner of the space: the lists grow unbalanced.
+    corner = base[0] + 0.05 * rng.normal(size=(3_000, 16)).astype(np.float32)
+    index.add(corner, np.arange(10_000, 13_000))
+    reason = index.retrain_reason()
+    assert reason is not None and "unbalanced" in reason
+    index.rebuild()
+    assert index.retrain_reason() is None and len(index) == 5_500
+
+
+def test_a_recall_probe_passes_on_data_like_the_training_set() -> None:
+    index = VectorIndex.build(random_vectors(4_000, 16, seed=5), np.arange(4_000),
+                              factory="IVF32,Flat")
+    fresh = random_vectors(1_000, 16, seed=6)
+    index.add(fresh, np.arange(4_000, 5_000))
+    assert index.retrain_reason(probe_queries=fresh, probe_every=0.1) is None
+    probe = index.manifest["drift"]["probes"][-1]
+    assert probe["queries"] == 64 and probe["recall"] >= 0.95
+    assert index.manifest["drift"]["changed_since_probe"] == 0
+    # Too few changes since the last probe: no new probe is run.
+    index.add(fresh[:10], np.arange(6_000, 6_010))
+    assert index.retrain_reason(probe_queries=fresh, probe_every=0.1) is None
+    assert len(index.manifest["drift"]["probes"]) == 1
+
+
+def test_a_recall_probe_that_misses_asks_for_a_retrain() -> None:
+    index = VectorIndex.build(random_vectors(6_000, 64, seed=7), np.arange(6_000),
+                              factory="IVF128,Flat")
+    index._manifest["search_params"]["nprobe"] = 1  # as if tuned on data that has drifted away
+    fresh = random_vectors(1_000, 64, seed=8)
+    index.add(fresh, np.arange(6_000, 7_000))
+    reason = index.retrain_reason(probe_queries=fresh)
+    assert reason is not None and "recall@10 fell to" in reason and "nprobe=4" in reason
+    index.rebuild()  # re-chosen for 7,000 vectors: exact search
+    assert index.factory == "IDMap2,Flat" and index.retrain_reason(probe_queries=fresh) is None

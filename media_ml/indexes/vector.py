@@ -79,6 +79,13 @@ RECALL_AT = 10
 # Per vector on top of its code: the 8-byte id plus its hash-table entry (IDMap2's reverse map or
 # IVF's direct map), ~40 bytes in libstdc++'s unordered_map.
 ID_BYTES = 48
+# In-place updates: retrain when lists grow this much more unbalanced than when trained, or when
+# a recall probe (PROBE_QUERIES queries, once PROBE_EVERY of the index changed) misses the target
+# even at NPROBE_LIMIT × the tuned nprobe.
+IMBALANCE_LIMIT = 2.0
+PROBE_EVERY = 0.1
+PROBE_QUERIES = 64
+NPROBE_LIMIT = 4
 
 _FACTORY_RE = re.compile(r"^(?:IDMap2,Flat|IVF(?P<nlist>\d+),(?P<codec>Flat|SQ8|PQ(?P<m>\d+)))$")
 
@@ -232,6 +239,8 @@ class VectorIndex:
             "build": {"memory_budget_bytes": memory_budget_bytes, "recall_target": recall_target,
                       "seed": seed},
             "metadata": meta,
+            "drift": {"imbalance_at_build": _imbalance(index) if spec.is_ivf else 1.0,
+                      "changed_since_probe": 0, "probes": []},
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "faiss_version": faiss.__version__,
         }
@@ -273,13 +282,13 @@ class VectorIndex:
             return
         self._remove_ids(keys)
         _add_in_chunks(self._index, x, keys)
-        self._after_update()
+        self._after_update(len(keys))
 
     def remove(self, ids: npt.ArrayLike) -> int:
         """Remove ids (absent ones are ignored); returns how many vectors were removed."""
         keys = np.unique(_as_ids(ids, None, unique=False))
         removed = self._remove_ids(keys) if len(keys) else 0
-        self._after_update()
+        self._after_update(removed)
         return removed
 
     def _remove_ids(self, keys: Ids) -> int:
@@ -290,8 +299,11 @@ class VectorIndex:
         keys = np.ascontiguousarray(keys, dtype=np.int64)  # a hash-table direct map needs an array
         return int(self._index.remove_ids(faiss.IDSelectorArray(len(keys), faiss.swig_ptr(keys))))
 
-    def _after_update(self) -> None:
+    def _after_update(self, changed: int = 0) -> None:
         self._manifest["count"] = int(self._index.ntotal)
+        drift = self._manifest.setdefault("drift", {"imbalance_at_build": 1.0,
+                                                    "changed_since_probe": 0, "probes": []})
+        drift["changed_since_probe"] = int(drift.get("changed_since_probe", 0)) + changed
         if not self.needs_rebuild:
             return
         if self._factory.lossless:
@@ -315,6 +327,61 @@ class VectorIndex:
                 return False
         trained = self._manifest["trained_for"]
         return n > REGROW_FACTOR * trained or n * REGROW_FACTOR < trained
+
+    def retrain_reason(self, probe_queries: npt.ArrayLike | None = None,
+                       probe_every: float = PROBE_EVERY) -> str | None:
+        """Why the index should be trained again after in-place updates, or None.
+
+        Measured, not scheduled: the size left the range its factory was chosen for; or (IVF)
+        the lists grew unbalanced (imbalance factor over ``IMBALANCE_LIMIT`` × its value at
+        build time: vectors pile into few lists when the data drift from the centroids); or a
+        recall probe — run once ``probe_every`` of the index changed since the last one, with
+        ``probe_queries`` (e.g. recently added vectors) against an exhaustive scan — falls
+        below the recall target even after raising ``nprobe`` up to ``NPROBE_LIMIT`` × its tuned
+        value. A probe that passes only with a higher ``nprobe`` keeps that value.
+        """
+        if self.needs_rebuild:
+            return (f"{len(self)} vectors left the range {self.factory} was chosen for "
+                    f"(trained on {self._manifest['trained_for']})")
+        if not self._factory.is_ivf or len(self) == 0:
+            return None
+        drift = self._manifest.setdefault("drift", {"imbalance_at_build": 1.0,
+                                                    "changed_since_probe": 0, "probes": []})
+        built = float(drift.get("imbalance_at_build", 1.0))
+        now = _imbalance(self._index)
+        if now > IMBALANCE_LIMIT * max(built, 1.0):
+            return (f"IVF lists are unbalanced: imbalance factor {now:.2f}, {built:.2f} when "
+                    f"trained")
+        if probe_queries is None or int(drift.get("changed_since_probe", 0)) < probe_every * len(
+                self):
+            return None
+        q = _as_vectors(probe_queries, self.dim, "probe queries")[:PROBE_QUERIES]
+        if not len(q):
+            return None
+        k = min(RECALL_AT, len(self))
+        _, truth = self._index.search(q, k, params=self._search_params(exhaustive=True))
+        target = float(self._manifest["build"]["recall_target"])
+        tuned = int(self._manifest["search_params"]["nprobe"])
+        nprobe, recall = tuned, 0.0
+        while True:
+            faiss = _faiss()
+            _, found = self._index.search(q, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
+            recall = sum(len(np.intersect1d(f, t)) for f, t in zip(found, truth, strict=True)
+                         ) / max(1, truth.size)
+            if recall >= target or nprobe >= min(self._factory.nlist, NPROBE_LIMIT * tuned):
+                break
+            nprobe = min(self._factory.nlist, NPROBE_LIMIT * tuned, 2 * nprobe)
+        drift["changed_since_probe"] = 0
+        drift["probes"] = [*drift.get("probes", [])[-9:], {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"), "count": len(self),
+            "queries": len(q), "recall": round(recall, 4), "nprobe": nprobe}]
+        if recall < target:
+            return (f"recall@{k} fell to {recall:.3f} (target {target:.2f}) on {len(q)} probe "
+                    f"queries even at nprobe={nprobe}")
+        if nprobe != tuned:
+            log.info("index: recall probe %.3f needs nprobe %d (was %d)", recall, nprobe, tuned)
+            self._manifest["search_params"]["nprobe"] = nprobe
+        return None
 
     def rebuild(
         self, vectors: npt.ArrayLike | None = None, ids: npt.ArrayLike | None = None
@@ -573,6 +640,14 @@ def _tune_nprobe(index: Any, x: Vectors, keys: Ids, nlist: int, target: float,
               "reached": recall(nprobe) >= target, "at_k": k, "queries": len(queries),
               "exact": False}
     return nprobe, result
+
+
+def _imbalance(index: Any) -> float:
+    """FAISS's imbalance factor of an IVF index's lists (1.0 = perfectly even)."""
+    lists = index.invlists
+    sizes = np.fromiter((lists.list_size(i) for i in range(lists.nlist)), np.int64, lists.nlist)
+    n = int(sizes.sum())
+    return float(lists.nlist * (sizes.astype(np.float64) ** 2).sum() / (n * n)) if n else 1.0
 
 
 def _ivf_ids(index: Any) -> Ids:
