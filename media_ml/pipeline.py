@@ -226,15 +226,16 @@ class _StoppableFuture:
     def __init__(self, future: Any, stopped: threading.Event) -> None:
         self._future = future
         self._stopped = stopped
+        self._done = threading.Event()
+        future.add_done_callback(lambda _: self._done.set())
 
     def result(self) -> Any:
-        while not self._stopped.is_set():
-            try:
-                return self._future.result(timeout=_POLL_S)
-            except TimeoutError:
-                if self._future.done():  # the task itself raised TimeoutError
-                    raise
-        raise _Stopped()
+        while not self._done.wait(_POLL_S):
+            if self._stopped.is_set():
+                raise _Stopped()
+        # Done (finished, failed or cancelled): no timeout here, since fetching a finished
+        # task's result from its worker may take a while.
+        return self._future.result()
 
 
 class _StoppableClient:
@@ -266,12 +267,16 @@ class _StoppableClient:
         with self._lock:
             self.stopped.set()
             pending = [f for f in self._futures if not f.done()]
-        cancel = getattr(self._client, "cancel", None)
-        if cancel is not None:
-            cancel(pending)  # Dask: one message to the scheduler for all of them
-        else:
-            for f in pending:
-                f.cancel()
+        try:
+            cancel = getattr(self._client, "cancel", None)
+            if cancel is not None:
+                cancel(pending)  # Dask: one message to the scheduler for all of them
+            else:
+                for f in pending:
+                    f.cancel()
+        except Exception as e:  # noqa: BLE001 - closing the client releases them anyway
+            log.warning("could not cancel %d queued tasks: %s: %s", len(pending),
+                        type(e).__name__, e)
 
 
 def run_ingest(catalog: Any, files: list[str], known: dict[str, Any], client: Any,
@@ -307,6 +312,7 @@ def run_ingest(catalog: Any, files: list[str], known: dict[str, Any], client: An
     # Not a ``with`` block: leaving one waits for every thread, which on Ctrl-C may be waiting
     # on tasks that will never finish.
     pool = cf.ThreadPoolExecutor(max_workers=min(len(files), 8), thread_name_prefix="ingest")
+    interrupted = False
     try:
         probes = {p: work.submit(tasks.guarded, tasks.probe_task, p, key=task_key("probe"))
                   for p in files}
@@ -337,16 +343,17 @@ def run_ingest(catalog: Any, files: list[str], known: dict[str, Any], client: An
                 log.warning("%s: ingested with damage: %s", path, "; ".join(value.damage))
             report.ingested.append(entry)
     except BaseException as e:
+        interrupted = isinstance(e, KeyboardInterrupt)
         with interrupts_held():
             work.stop()
             pool.shutdown(wait=False, cancel_futures=True)
-        if isinstance(e, KeyboardInterrupt):
-            log.warning("interrupted with %d of %d videos committed; run again to resume",
-                        len(report.ingested), len(files))
         raise
     finally:
         bar.close()
         files_bar.close()
+        if interrupted:
+            log.warning("interrupted with %d of %d videos committed; run again to resume",
+                        len(report.ingested), len(files))
     pool.shutdown()
     for lst in (report.ingested, report.skipped, report.failed):
         lst.sort(key=lambda d: d["path"])
