@@ -287,7 +287,8 @@ class Library:
 
         state = self.catalog.state()["generation_id"]
         if self._index is None or self._index[0] != state:
-            self._index = (state, current_index(self.catalog))
+            base = self._index[1].index if self._index is not None else None
+            self._index = (state, current_index(self.catalog, base))
         return self._index[1]
 
     def duplicates(self, threshold: float = 0.95) -> list[dict[str, Any]]:

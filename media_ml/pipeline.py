@@ -12,7 +12,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -23,6 +23,10 @@ from media_ml.extractors.keyframes import KeyframeConfig, plan_candidates
 from media_ml.extractors.shots import ShotDetectorConfig, detect_transitions, shots_from_transitions
 from media_ml.types import Shot, VideoInfo, VideoResult
 from media_ml.workers import tasks
+
+if TYPE_CHECKING:
+    from media_ml.catalog import Catalog
+    from media_ml.library import IngestReport
 
 log = logging.getLogger(__name__)
 
@@ -279,8 +283,9 @@ class _StoppableClient:
                         type(e).__name__, e)
 
 
-def run_ingest(catalog: Any, files: list[str], known: dict[str, Any], client: Any,
-               settings: IngestSettings, report: Any, progress: bool,
+def run_ingest(catalog: Catalog, files: list[str],
+               known: dict[str, tuple[int, str, str] | None], client: Executor,
+               settings: IngestSettings, report: IngestReport, progress: bool,
                model: tuple[str, str] | None) -> None:
     """Analyse ``files`` on ``client`` several at a time; commit each as it completes.
 
@@ -359,8 +364,8 @@ def run_ingest(catalog: Any, files: list[str], known: dict[str, Any], client: An
         lst.sort(key=lambda d: d["path"])
 
 
-def compute_embeddings(catalog: Any, client: Any, spec: ModelSpec, progress: bool = True
-                       ) -> dict[int, np.ndarray]:
+def compute_embeddings(catalog: Catalog, client: Executor, spec: ModelSpec,
+                       progress: bool = True) -> dict[int, np.ndarray]:
     """Embed every keyframe of the library again with ``spec`` (decoding them from the videos).
 
     All or nothing: a video that is missing or changed since it was ingested makes the whole run

@@ -72,7 +72,7 @@ def repair(lib: Library, progress: bool = True) -> dict[str, Any]:
                 removed += 1
     index: dict[str, Any] | None = None
     if lib.catalog.vector_count():
-        synced = sync_index(lib.catalog)
+        synced = sync_index(lib.catalog, compact=True)
         index = {"vectors": len(synced), "factory": synced.factory}
     for p in problems:
         log.warning("not repaired: %s", p)

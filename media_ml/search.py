@@ -5,6 +5,7 @@ them and rebuilt when it lags behind (e.g. after a crash between a commit and th
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -46,11 +47,15 @@ class Hit:
 
 
 class IndexView:
-    """The saved index as of the catalog's last committed state.
+    """The saved index plus the catalog's changes since it was saved: the index as of the
+    catalog's last committed state.
 
-    When the saved index lags the catalog (an ingest committed since it was saved, in this
-    process or another), searches drop the keyframes removed since and add an exact search over
-    the vectors added since, so a reader sees exactly what is committed without writing anything.
+    Committing a video only writes the catalog; the keyframes it added and removed are the
+    index's pending *delta* (``vectors_after(max_id)``, ``removed_since(generation)``) until a
+    writer compacts them into the saved index (``sync_index``). Searches filter the removed
+    ids inside FAISS and add an exact search over the added vectors, so every reader — in any
+    process, while an ingest runs — sees exactly what is committed, and nobody waits on an
+    index save.
     """
 
     def __init__(self, index: VectorIndex, added: tuple[np.ndarray, np.ndarray] | None = None,
@@ -61,34 +66,46 @@ class IndexView:
         if added is not None and len(added[0]):
             self.added_ids, self.added = added
         self.removed = removed if removed is not None else np.zeros(0, np.int64)
-        self._removed_set = set(self.removed.tolist())
 
     def __len__(self) -> int:
-        return len(self.index) + len(self.added_ids) - len(self._removed_set)
+        return len(self.index) + len(self.added_ids) - len(self.removed)
+
+    @property
+    def pending(self) -> int:
+        """Changes not yet in the saved index."""
+        return len(self.added_ids) + len(self.removed)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k ``(scores, ids)`` per query, best first; ids -1 pad short rows."""
         q = np.atleast_2d(np.asarray(queries, np.float32))
-        extra = len(self._removed_set)
-        s, i = self.index.search(q, k + extra) if len(self.index) else (
-            np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64))
+        if len(self.index):
+            s, i = self.index.search(q, k, exclude=self.removed)
+        else:
+            s, i = np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+        if not len(self.added_ids) and s.shape[1] == k:
+            return s, i
         out_s = np.full((len(q), k), -np.inf, np.float32)
         out_i = np.full((len(q), k), -1, np.int64)
-        add_s = q @ self.added.T if len(self.added_ids) else None
+        add_s = q @ self.added.T if len(self.added_ids) else np.zeros((len(q), 0), np.float32)
         for r in range(len(q)):
-            pairs = [(float(a), int(b)) for a, b in zip(s[r], i[r], strict=True)
-                     if b >= 0 and int(b) not in self._removed_set]
-            if add_s is not None:
-                pairs += [(float(a), int(b)) for a, b in
-                          zip(add_s[r], self.added_ids, strict=True)]
-            pairs.sort(key=lambda p: -p[0])
-            for j, (a, b) in enumerate(pairs[:k]):
-                out_s[r, j], out_i[r, j] = a, b
+            scores = np.concatenate([s[r], add_s[r]])
+            ids = np.concatenate([i[r], self.added_ids])
+            keep = ids >= 0
+            scores, ids = scores[keep], ids[keep]
+            top = np.argsort(-scores, kind="stable")[:k]
+            out_s[r, : len(top)], out_i[r, : len(top)] = scores[top], ids[top]
         return out_s, out_i
 
 
+# A writer compacts the pending delta into the saved index once it reaches this share of the
+# index (or this many vectors): below it, reading the delta costs readers less than rewriting
+# a large index file costs every ingest.
+COMPACT_FRACTION = 0.05
+COMPACT_MAX = 50_000
+
+
 def _metadata(catalog: Catalog) -> dict[str, Any]:
-    """What an index records of the catalog state it reflects (see ``_reflects``)."""
+    """What an index records of the catalog state it reflects (see ``_same_lineage``)."""
     model = catalog.model()
     return {**catalog.state(), "model": model[0] if model else None,
             "weights": model[1] if model else None, "max_id": catalog.max_keyframe_id()}
@@ -115,11 +132,23 @@ def rebuild_index(catalog: Catalog, memory_budget_bytes: int | None = None,
     if not len(ids):
         raise UsageError(f"{catalog.root}: the library holds no embeddings; ingest videos with "
                          f"a model (media-ml ingest PATH --library {catalog.root} --model SPEC)")
+    t0 = time.perf_counter()
     index = VectorIndex.build(vecs, ids, memory_budget_bytes=memory_budget_bytes, metadata=meta)
     if save:
         index.save(catalog.root / INDEX_DIR)
-        log.info("index rebuilt: %d vectors, %s", len(index), index.factory)
+    log.info("index rebuilt: %d vectors, %s (%.1f s)", len(index), index.factory,
+             time.perf_counter() - t0)
     return index
+
+
+def _manifest_file(catalog: Catalog) -> str | None:
+    """The index file the saved manifest names (which saved index is current), if any."""
+    try:
+        doc = json.loads((catalog.root / INDEX_DIR / "manifest.json").read_text())
+        files = doc.get("files") if isinstance(doc, dict) else None
+        return next(iter(files)) if isinstance(files, dict) and files else None
+    except (OSError, ValueError):
+        return None
 
 
 def _load(catalog: Catalog) -> VectorIndex | None:
@@ -139,10 +168,14 @@ def _load(catalog: Catalog) -> VectorIndex | None:
     return None
 
 
-def sync_index(catalog: Catalog) -> VectorIndex:
-    """Bring the saved index to the catalog's state (writers, under the writer lock): apply the
-    keyframes added and removed since it was saved, or rebuild it when it is not this
-    catalog's, is for another model, or is unreadable."""
+def sync_index(catalog: Catalog, compact: bool = False) -> VectorIndex:
+    """Keep the saved index in step with the catalog (writers, under the writer lock).
+
+    The catalog's changes since the saved index (its delta) are folded into it once they reach
+    ``COMPACT_FRACTION`` of it (or ``COMPACT_MAX``), or always with ``compact``: removed and
+    added ids are applied in place and the index saved; it is retrained only when it is not
+    this catalog's or model's, or when ``VectorIndex.retrain_reason`` measures drift.
+    """
     try:
         index = _load(catalog)
     except IndexCorruptError as e:
@@ -156,10 +189,15 @@ def sync_index(catalog: Catalog) -> VectorIndex:
     meta = index.metadata
     if meta.get("generation_id") == catalog.state()["generation_id"]:
         return index
+    t0 = time.perf_counter()
     target = _metadata(catalog)
     removed = catalog.removed_since(int(meta["generation"]))
     added_ids, added = catalog.vectors_after(int(meta["max_id"]))
-    t0 = time.perf_counter()
+    pending = len(added_ids) + len(removed)
+    if not compact and pending < min(COMPACT_MAX, COMPACT_FRACTION * len(index)):
+        log.info("index: %d changes pending in the catalog (folded in at %d; %.3f s)", pending,
+                 int(min(COMPACT_MAX, COMPACT_FRACTION * len(index))), time.perf_counter() - t0)
+        return index
     if len(removed):
         index.remove(removed)
     if len(added_ids):
@@ -175,18 +213,21 @@ def sync_index(catalog: Catalog) -> VectorIndex:
     return index
 
 
-def current_index(catalog: Catalog) -> IndexView:
+def current_index(catalog: Catalog, base: VectorIndex | None = None) -> IndexView:
     """The index for searching at the catalog's committed state; writes nothing.
 
-    A saved index of this catalog that lags is completed in memory (``IndexView``); a missing
-    or foreign one is built in memory with a warning naming ``media-ml reindex``; a corrupt one
-    is an error (exit 2) naming it.
+    ``base`` is a saved index loaded earlier, reused while the manifest still names it (a
+    long-running reader then only reads the delta). A saved index of this catalog is completed
+    with the catalog's delta (``IndexView``); a missing or foreign one is built in memory with a
+    warning naming ``media-ml reindex``; a corrupt one is an error (exit 2) naming it.
     """
     if catalog.model() is None:
         raise UsageError(f"{catalog.root}: library has no index (no embeddings); ingest with "
                          f"a model or run `media-ml reembed --library {catalog.root} "
                          f"--model SPEC`")
-    index = _load(catalog)  # IndexCorruptError names `media-ml reindex`
+    name = _manifest_file(catalog)
+    index = base if base is not None and name is not None and name in base.manifest.get(
+        "files", {}) else _load(catalog)  # IndexCorruptError names `media-ml reindex`
     if index is None or not _same_lineage(index, catalog):
         why = "there is no saved index" if index is None else (
             "the saved index was not made from this catalog's vectors")

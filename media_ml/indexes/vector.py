@@ -249,28 +249,43 @@ class VectorIndex:
 
     # -- queries -----------------------------------------------------------------------------
 
-    def search(self, queries: npt.ArrayLike, k: int) -> tuple[Vectors, Ids]:
-        """Top-k by cosine: ``(scores, ids)``, each (q, min(k, len(self))), best first."""
+    def search(self, queries: npt.ArrayLike, k: int,
+               exclude: npt.ArrayLike | None = None) -> tuple[Vectors, Ids]:
+        """Top-k by cosine: ``(scores, ids)``, each (q, min(k, len(self))), best first.
+
+        ``exclude`` lists ids to leave out (filtered inside FAISS, so k stays k); rows that
+        come back short are padded with id -1.
+        """
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
             raise UsageError(f"k must be a positive integer, got {k!r}")
         q = _as_vectors(queries, self.dim, "queries")
         kk = min(int(k), len(self))
         if kk == 0 or len(q) == 0:
             return np.zeros((len(q), kk), np.float32), np.zeros((len(q), kk), np.int64)
-        scores, ids = self._index.search(q, kk, params=self._search_params())
+        selector = None
+        if exclude is not None and len(np.asarray(exclude)):
+            faiss = _faiss()
+            keys = np.ascontiguousarray(np.unique(np.asarray(exclude, np.int64)))
+            batch = faiss.IDSelectorBatch(keys)
+            selector = faiss.IDSelectorNot(batch)
+            selector.referenced = batch  # keep the inner selector alive with the outer one
+        scores, ids = self._index.search(q, kk, params=self._search_params(sel=selector))
         short = (ids < 0).any(axis=1)
-        if short.any():  # the probed lists held fewer than k vectors: search them all
-            s2, i2 = self._index.search(q[short], kk, params=self._search_params(exhaustive=True))
+        if short.any() and self._factory.is_ivf:  # the probed lists held < k: search them all
+            s2, i2 = self._index.search(q[short], kk,
+                                        params=self._search_params(True, selector))
             scores[short], ids[short] = s2, i2
         return scores.astype(np.float32, copy=False), ids.astype(np.int64, copy=False)
 
-    def _search_params(self, exhaustive: bool = False) -> Any:
-        if not self._factory.is_ivf:
-            return None
+    def _search_params(self, exhaustive: bool = False, sel: Any = None) -> Any:
         faiss = _faiss()
 
+        if not self._factory.is_ivf:
+            return None if sel is None else faiss.SearchParameters(sel=sel)
         nprobe = self._factory.nlist if exhaustive else self._manifest["search_params"]["nprobe"]
-        return faiss.SearchParametersIVF(nprobe=int(nprobe))
+        if sel is None:
+            return faiss.SearchParametersIVF(nprobe=int(nprobe))
+        return faiss.SearchParametersIVF(nprobe=int(nprobe), sel=sel)
 
     # -- updates -----------------------------------------------------------------------------
 
