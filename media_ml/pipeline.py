@@ -140,7 +140,11 @@ def analyse_shots(
     info: VideoInfo, executor: Executor, settings: IngestSettings,
     on_progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Shot], np.ndarray, list[str]]:
-    """Shots of a probed video: segment features on workers, detection on the stitched grids."""
+    """Shots of a probed video: segment features on workers, detection on the stitched grids.
+
+    Frames no segment could decode are damage (the third value names their time spans); the
+    same video gives the same shots and grids however it is cut into segments.
+    """
     segments = video.plan_segments(info, settings.segment_s)
     futures = [executor.submit(tasks.guarded, tasks.segment_features, s,
                                settings.decoder_threads, key=task_key("segment_features"))
@@ -159,6 +163,13 @@ def analyse_shots(
         if len(missing) == info.frames:
             raise DecodeError(info.path, "no frame could be decoded")
         damage.insert(0, _describe_missing(info, missing))
+        # A gap holds the last frame seen before it (the first one seen, at the start): what
+        # it hid is unknown, so it must read neither as black frames nor as a cut.
+        seen = np.ones(info.frames, bool)
+        seen[missing] = False
+        source = np.maximum.accumulate(np.where(seen, np.arange(info.frames), -1))
+        source[source < 0] = int(np.argmax(seen))
+        grids = grids[source]
     transitions = detect_transitions(grids, settings.detector)
     return shots_from_transitions(info, transitions), grids, damage
 

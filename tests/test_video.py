@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from media_ml.errors import VideoOpenError
 from media_ml.extractors import video
 from media_ml.extractors.shots import detect_transitions
 from media_ml.pipeline import IngestSettings, InlineExecutor, analyse_shots
+from media_ml.types import Segment
 
 
 def test_probe_reports_frames_fps_and_keyframes(cuts_clip: tuple[Path, list[int]]) -> None:
@@ -246,3 +248,42 @@ def test_frames_at_backs_off_when_a_seek_lands_past_the_target(tmp_path: Path) -
     ref = _full_decode(path)
     assert sorted(got) == wanted
     assert all(np.array_equal(got[i], ref[i]) for i in wanted)
+
+
+def test_a_segment_with_no_decodable_frame_is_damage_not_black_frames(
+    cuts_clip: tuple[Path, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Frames 70-79 lie inside the third shot (52-91); their segment gives nothing at all.
+    path, cuts = cuts_clip
+    info = video.probe(path)
+    lost = [s for s in video.plan_segments(info, 0.4) if s.own_start == 70]
+    assert len(lost) == 1 and lost[0].own_end == 80
+    real = video.iter_segment_frames
+
+    def losing(segment: Segment, threads: int = 0) -> Iterator[tuple[int, object]]:
+        return iter(()) if segment.own_start == 70 else real(segment, threads)
+
+    monkeypatch.setattr(video, "iter_segment_frames", losing)
+    shots, grids, damage = analyse_shots(info, InlineExecutor(), IngestSettings(segment_s=0.4))
+    assert [s.start_frame for s in shots[1:]] == cuts  # no cut, fade or shot invented in the gap
+    assert damage == ["10 of 170 frames could not be decoded (2.80-3.20s)"]
+    assert all(np.array_equal(grids[f], grids[69]) for f in range(70, 80))  # not black
+
+
+def test_segments_past_the_end_of_a_file_cut_short_since_probing_are_damage(
+    tmp_path: Path,
+) -> None:
+    # Probed with 150 frames, then replaced by its first 100: the last segments find nothing.
+    frames, cuts = cut_clip_frames([30, 40, 50, 30], (160, 96))  # 150 frames
+    path = write_video(tmp_path / "shortened.mp4", frames, gop=10)
+    info = video.probe(path)
+    write_video(path, frames[:100], gop=10)
+    one, one_grids, one_damage = analyse_shots(info, InlineExecutor(),
+                                               IngestSettings(segment_s=1000))
+    many, many_grids, many_damage = analyse_shots(info, InlineExecutor(),
+                                                  IngestSettings(segment_s=0.4))
+    assert len(video.plan_segments(info, 0.4)) > 10
+    assert many == one
+    assert np.array_equal(many_grids, one_grids)
+    assert [s.start_frame for s in many[1:]] == [c for c in cuts if c < 100]
+    assert many_damage == one_damage == ["50 of 150 frames could not be decoded (4.00-6.00s)"]

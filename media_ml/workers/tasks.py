@@ -60,7 +60,12 @@ def probe_task(path: str) -> tuple[VideoInfo, str]:
 
 
 def segment_features(segment: Segment, threads: int = 1) -> SegmentFeatures:
-    """Decode a segment and return the analysis grid of each frame it owns."""
+    """Decode a segment and return the analysis grid of each frame it owns.
+
+    Frames the decoder could not produce are listed in ``missing`` and their rows left zero:
+    the driver fills every gap from the frames before it, across segments, so a gap reads the
+    same however the video was cut into segments (and never as black frames).
+    """
     n = segment.own_end - segment.own_start
     grids = np.zeros((n, video.GRID_SIZE), np.uint8)
     seen = np.zeros(n, bool)
@@ -73,12 +78,6 @@ def segment_features(segment: Segment, threads: int = 1) -> SegmentFeatures:
         seen[k] = True
         corrupt += bool(getattr(frame, "is_corrupt", False))
     missing = np.flatnonzero(~seen)
-    if missing.size and seen.any():
-        # Carry the last good grid over gaps so a gap is not mistaken for a cut.
-        first = int(np.flatnonzero(seen)[0])
-        for k in range(n):
-            if not seen[k]:
-                grids[k] = grids[k - 1] if k > 0 else grids[first]
     damage: list[str] = []
     if corrupt:
         damage.append(f"{corrupt} frames decoded with errors")
