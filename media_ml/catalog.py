@@ -425,6 +425,15 @@ class Catalog:
             "SELECT keyframe_id, vector FROM vectors WHERE keyframe_id > ? ORDER BY keyframe_id",
             (int(keyframe_id),)).fetchall())
 
+    def pending_since(self, keyframe_id: int, generation: int) -> int:
+        """How many vectors were added (ids above ``keyframe_id``) or removed (after
+        ``generation``): an index's pending delta, counted without reading vectors."""
+        added = self.conn.execute("SELECT COUNT(*) FROM vectors WHERE keyframe_id > ?",
+                                  (int(keyframe_id),)).fetchone()[0]
+        removed = self.conn.execute("SELECT COUNT(*) FROM removed_vectors WHERE generation > ?",
+                                    (int(generation),)).fetchone()[0]
+        return int(added) + int(removed)
+
     def removed_since(self, generation: int) -> np.ndarray:
         """Keyframe ids whose vectors were removed after ``generation``."""
         rows = self.conn.execute("SELECT keyframe_id FROM removed_vectors WHERE generation > ?",

@@ -73,7 +73,8 @@ def repair(lib: Library, progress: bool = True) -> dict[str, Any]:
     index: dict[str, Any] | None = None
     if lib.catalog.vector_count():
         synced = sync_index(lib.catalog, compact=True)
-        index = {"vectors": len(synced), "factory": synced.factory}
+        if synced is not None:
+            index = {"vectors": len(synced), "factory": synced.factory}
     for p in problems:
         log.warning("not repaired: %s", p)
     return {"thumbnails_restored": restored, "folders_removed": removed, "index": index,

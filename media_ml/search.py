@@ -111,15 +111,21 @@ def _metadata(catalog: Catalog) -> dict[str, Any]:
             "weights": model[1] if model else None, "max_id": catalog.max_keyframe_id()}
 
 
-def _same_lineage(index: VectorIndex, catalog: Catalog) -> bool:
-    """Whether ``index`` was made from this catalog, with its model, at or before its state."""
-    meta, model = index.metadata, catalog.model()
-    return (bool(meta.get("library_id")) and meta.get("library_id") == catalog.library_id
+def _same_lineage(index: VectorIndex | dict[str, Any], catalog: Catalog) -> bool:
+    """Whether an index (or its manifest) was made from this catalog, with its model, at or
+    before its state."""
+    if isinstance(index, dict):
+        meta, dim = index.get("metadata") or {}, index.get("dimension")
+    else:
+        meta, dim = index.metadata, index.dim
+    model = catalog.model()
+    return (isinstance(meta, dict) and bool(meta.get("library_id"))
+            and meta.get("library_id") == catalog.library_id
             and model is not None and meta.get("model") == model[0]
             and meta.get("weights") == model[1] and isinstance(meta.get("max_id"), int)
             and isinstance(meta.get("generation"), int)
             and meta["generation"] <= catalog.generation()
-            and index.dim == int(catalog.meta("dim") or index.dim))
+            and str(dim) == (catalog.meta("dim") or str(dim)))
 
 
 def rebuild_index(catalog: Catalog, memory_budget_bytes: int | None = None,
@@ -168,14 +174,35 @@ def _load(catalog: Catalog) -> VectorIndex | None:
     return None
 
 
-def sync_index(catalog: Catalog, compact: bool = False) -> VectorIndex:
+def _read_manifest(catalog: Catalog) -> dict[str, Any] | None:
+    try:
+        doc = json.loads((catalog.root / INDEX_DIR / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def sync_index(catalog: Catalog, compact: bool = False) -> VectorIndex | None:
     """Keep the saved index in step with the catalog (writers, under the writer lock).
 
     The catalog's changes since the saved index (its delta) are folded into it once they reach
     ``COMPACT_FRACTION`` of it (or ``COMPACT_MAX``), or always with ``compact``: removed and
     added ids are applied in place and the index saved; it is retrained only when it is not
-    this catalog's or model's, or when ``VectorIndex.retrain_reason`` measures drift.
+    this catalog's or model's, or when ``VectorIndex.retrain_reason`` measures drift. Below the
+    threshold only the manifest is read (no index load): the index, as loaded; else None.
     """
+    t0 = time.perf_counter()
+    manifest = _read_manifest(catalog)
+    if manifest is not None and _same_lineage(manifest, catalog) and not compact:
+        meta = manifest["metadata"]
+        if meta.get("generation_id") == catalog.state()["generation_id"]:
+            return None
+        pending = catalog.pending_since(int(meta["max_id"]), int(meta["generation"]))
+        limit = int(min(COMPACT_MAX, COMPACT_FRACTION * int(manifest.get("count", 0))))
+        if pending < limit:
+            log.info("index: %d changes pending in the catalog (folded in at %d; %.3f s)",
+                     pending, limit, time.perf_counter() - t0)
+            return None
     try:
         index = _load(catalog)
     except IndexCorruptError as e:
@@ -189,15 +216,9 @@ def sync_index(catalog: Catalog, compact: bool = False) -> VectorIndex:
     meta = index.metadata
     if meta.get("generation_id") == catalog.state()["generation_id"]:
         return index
-    t0 = time.perf_counter()
     target = _metadata(catalog)
     removed = catalog.removed_since(int(meta["generation"]))
     added_ids, added = catalog.vectors_after(int(meta["max_id"]))
-    pending = len(added_ids) + len(removed)
-    if not compact and pending < min(COMPACT_MAX, COMPACT_FRACTION * len(index)):
-        log.info("index: %d changes pending in the catalog (folded in at %d; %.3f s)", pending,
-                 int(min(COMPACT_MAX, COMPACT_FRACTION * len(index))), time.perf_counter() - t0)
-        return index
     if len(removed):
         index.remove(removed)
     if len(added_ids):

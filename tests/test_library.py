@@ -449,3 +449,36 @@ def test_a_full_disk_fails_files_with_a_report_and_leaves_the_library_whole(
         again = lib.ingest(paths, model="none", workers=0, progress=False)
     assert sorted(Path(e["path"]).name for e in again.ingested) == sorted(
         Path(f["path"]).name for f in doc["failed"])
+
+
+def test_ingest_leaves_small_changes_in_the_catalog_and_folds_big_ones_into_the_index(
+    clips: dict[str, Path], tiny_model_dir: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import media_ml.search as search
+
+    root = tmp_path / "lib"
+
+    def saved() -> dict:
+        return json.loads((root / "index" / "manifest.json").read_text())
+
+    with Library(root) as lib:
+        _ingest(lib, clips["a"], model=TINY, model_config=str(tiny_model_dir))
+        first = saved()
+        monkeypatch.setattr(search, "COMPACT_MAX", 10_000)
+        monkeypatch.setattr(search, "COMPACT_FRACTION", 100.0)  # never, for this ingest
+        _ingest(lib, clips["b"])
+        assert saved()["files"] == first["files"]  # no index save for a small change
+        b = next(v for v in lib.videos() if v.path.endswith("b.mp4"))
+        with Library(root, readonly=True) as reader:  # yet every reader finds it
+            view = reader.index()
+            assert view.pending == len(lib.keyframes(b.id)) > 0
+            kf = lib.keyframes(b.id)[0]
+            hits = reader.search(keyframe=kf.id, k=100)
+            assert {h.keyframe_id for h in hits} | {kf.id} == {k.id for k in lib.keyframes()}
+        monkeypatch.setattr(search, "COMPACT_FRACTION", 0.0)
+        _ingest(lib, clips["short"])
+        now = saved()
+        assert now["files"] != first["files"] and now["count"] == len(lib.keyframes())
+        assert now["metadata"]["generation_id"] == lib.catalog.state()["generation_id"]
+        assert now["trained_for"] == first["trained_for"]  # updated in place, not retrained
