@@ -783,10 +783,6 @@ class Catalog:
                 cur.execute("DELETE FROM meta WHERE key='model_config'")
             cur.execute("UPDATE videos SET model=?", (model[0],))
 
-    def set_thumbnail(self, keyframe_id: int, relative: str) -> None:
-        with self._transaction() as cur:
-            cur.execute("UPDATE keyframes SET thumbnail=? WHERE id=?", (relative, keyframe_id))
-
     def note_source(self, video_id: int, size: int, mtime_ns: int) -> None:
         """Remember the stat of a source file whose content was found unchanged."""
         if self.readonly:
