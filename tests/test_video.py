@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from media import cut_clip_frames, write_video
 
 from media_ml.errors import VideoOpenError
 from media_ml.extractors import video
+from media_ml.extractors.seek import Seeker
 from media_ml.extractors.shots import detect_transitions
 from media_ml.pipeline import IngestSettings, InlineExecutor, analyse_shots
 from media_ml.types import Segment
@@ -287,3 +289,39 @@ def test_segments_past_the_end_of_a_file_cut_short_since_probing_are_damage(
     assert np.array_equal(many_grids, one_grids)
     assert [s.start_frame for s in many[1:]] == [c for c in cuts if c < 100]
     assert many_damage == one_damage == ["50 of 150 frames could not be decoded (4.00-6.00s)"]
+
+
+class _Landing:
+    """A container whose seeks land at ``at(where)`` (None: at the end, nothing to decode)."""
+
+    def __init__(self, at: Callable[[int], int | None]) -> None:
+        self.at = at
+        self.seeks: list[int] = []
+
+    def seek(self, where: int, **_: object) -> None:
+        self.seeks.append(where)
+
+    def decode(self) -> Iterator[SimpleNamespace]:
+        landed = self.at(self.seeks[-1])
+        return iter(() if landed is None else [SimpleNamespace(pts=landed)])
+
+
+@pytest.mark.parametrize("lands", ["late", "at_the_end"])
+def test_the_seek_routine_backs_off_to_the_start_and_never_loops(lands: str) -> None:
+    # Every seek lands past the frame wanted (or at the end of the file): the routine tries ever
+    # earlier points, a quarter second back and doubling, then the start, and no place twice.
+    c = _Landing(lambda where: 10**9 if lands == "late" else None)
+    seeker = Seeker(c, SimpleNamespace(time_base=Fraction(1, 1000)), "clip.ts", c.decode)
+    seeker.seek(60_000, 59_000)
+    assert c.seeks == [59_000, 58_750, 58_250, 57_250, 55_250, 51_250, 43_250, 27_250, 0]
+    frames, first = seeker.seek(60_000, 59_000)  # the same target again: no seek at all
+    assert (list(frames), first) == ([], None)
+    assert len(c.seeks) == 9
+
+
+def test_the_seek_routine_keeps_a_landing_at_or_before_the_frame() -> None:
+    c = _Landing(lambda where: where - 80)  # a keyframe shortly before each point
+    seeker = Seeker(c, SimpleNamespace(time_base=Fraction(1, 1000)), "clip.mp4", c.decode)
+    frames, first = seeker.seek(60_000, 59_000)
+    assert c.seeks == [59_000] and first == 58_920
+    assert [f.pts for f in frames] == [58_920]

@@ -54,7 +54,7 @@ class Seeker:
         import av
 
         point = key  # None: the start of the file
-        back = self.second
+        back = max(1, self.second // 4)
         while True:
             if point is None and self.fresh:
                 # The start of a file just opened: no seek (some streams cannot seek at all).
