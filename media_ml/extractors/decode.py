@@ -139,7 +139,7 @@ class _SparseReader:
         self.stream = stream
         self.path = path
         self.seeker = Seeker(container, stream, path, self._decode)
-        self.second = self.seeker.second
+        self.second = self.seeker.second  # far before the goal: beyond any B-frame reordering
         self.goal = 0  # pts of the next wanted frame; frames far before it need not be shown
         self.skipping = False
         self.seek_ahead = True  # cleared when a forward seek lands no later than the last one
