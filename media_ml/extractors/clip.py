@@ -201,11 +201,9 @@ class ClipEmbedder:
         self.model = model
         self.tokenizer = open_clip.get_tokenizer(spec.arch)
         self.context_length = int(getattr(self.tokenizer, "context_length", 77))
-        cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
-        size = cfg.get("size", model.visual.image_size)
+        self.preprocess_cfg, self._transform = _model_transform(spec, model)
+        size = self.preprocess_cfg.size
         self.image_size = int(size[0] if isinstance(size, tuple | list) else size)
-        self.mean = np.asarray(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073)), np.float32)
-        self.std = np.asarray(cfg.get("std", (0.26862954, 0.26130258, 0.27577711)), np.float32)
         self.dim = int(model.text_projection.shape[1] if getattr(model, "text_projection", None)
                        is not None else self._probe_dim())
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
@@ -218,22 +216,20 @@ class ClipEmbedder:
         return int(self._embed_texts(["a"]).shape[1])
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
-        """Resize the shortest side to the model's size (bicubic), centre-crop, normalise.
+        """The model's own open_clip transform (its ``preprocess_val``) on an RGB uint8 image.
 
-        Same steps as open_clip's transform, on numpy arrays (no PIL round trip). Returns CHW.
+        Size, resize mode (shortest side then centre crop, longest side then pad, or squash),
+        interpolation, mean and std all come from the loaded model's preprocessing config, so the
+        pixels equal open_clip's bit for bit. Returns CHW float32. Safe to call from a thread
+        other than the one running the model.
         """
-        import cv2
+        from PIL import Image
 
-        s = self.image_size
-        h, w = rgb.shape[:2]
-        scale = s / min(h, w)
-        nh, nw = max(s, round(h * scale)), max(s, round(w * scale))
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-        img = cv2.resize(rgb, (nw, nh), interpolation=interp)
-        y, x = (nh - s) // 2, (nw - s) // 2
-        img = img[y : y + s, x : x + s].astype(np.float32) * (1.0 / 255.0)
-        img = (img - self.mean) / self.std
-        return np.ascontiguousarray(img.transpose(2, 0, 1))
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise UsageError(f"expected an RGB uint8 image of shape (H, W, 3), got {rgb.dtype} "
+                             f"{rgb.shape}")
+        pixels: np.ndarray = self._transform(Image.fromarray(rgb)).numpy()
+        return pixels
 
     def embed_images(self, images: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
         """L2-normalised float32 embeddings of RGB uint8 images (any sizes)."""
@@ -290,6 +286,21 @@ class ClipEmbedder:
         with self._lock, torch.inference_mode():
             feats = self.model.encode_text(tokens.to(self.device), normalize=True)
         return feats.float().cpu().numpy()
+
+
+def _model_transform(spec: ModelSpec, model: Any) -> tuple[Any, Any]:
+    """``(PreprocessCfg, transform)`` of ``model``: the evaluation transform open_clip's
+    ``create_model_and_transforms`` builds from ``model.visual.preprocess_cfg`` (set from the
+    pretrained tag or ``force_preprocess_cfg``)."""
+    from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
+
+    found = getattr(model.visual, "preprocess_cfg", None) or {"size": model.visual.image_size}
+    try:
+        cfg = PreprocessCfg(**merge_preprocess_dict(PreprocessCfg(), found))
+        return cfg, image_transform_v2(cfg, is_train=False)
+    except (AssertionError, TypeError, ValueError) as e:  # open_clip asserts on unknown modes
+        raise ModelLoadError(f"{spec.name} has a preprocessing config open_clip cannot build "
+                             f"({found}): {e!r}") from e
 
 
 _LOAD_LOCK = threading.Lock()
