@@ -9,7 +9,7 @@ preprocessed batches, same batch size and threads. The two are timed in alternat
 load from other processes on the machine falls on both alike; the ratio is of their summed
 times. Preprocess only = ``ClipEmbedder.preprocess`` on the decoded frames, one thread: its cost
 next to the forward pass (in ingest it runs in the decoding thread, beside the model). Goal: end
-to end >= 0.85 × forward only. On CPU the architecture is ViT-B-32 with random weights: the
+to end >= 0.9 × forward only. On CPU the architecture is ViT-B-32 with random weights: the
 compute is the same as trained.
 """
 
@@ -100,8 +100,8 @@ def main() -> int:
           f"{forward / end_to_end:6.2f}")
     print(f"{'preprocess only (1 thread)':<34} {n / preprocess:9.1f} "
           f"{forward / rounds / preprocess:6.2f}")
-    ok = forward / end_to_end >= 0.85
-    print(f"{'MET' if ok else 'MISSED'} end to end >= 0.85 × forward only")
+    ok = forward / end_to_end >= 0.9
+    print(f"{'MET' if ok else 'MISSED'} end to end >= 0.9 × forward only")
     return 0 if ok else 1
 
 

@@ -181,7 +181,7 @@ def main() -> int:
             if i == churned // 2:  # a reader searching through a compaction
                 stop = threading.Event()
 
-                def reader() -> None:
+                def reader(stop: threading.Event = stop) -> None:
                     with Library(root, readonly=True) as rlib:
                         while not stop.is_set():
                             t = time.perf_counter()

@@ -192,7 +192,8 @@ class ClipEmbedder:
                 spec.arch, pretrained=source, precision=precision, device=self.device,
                 require_pretrained=not spec.untrained, force_preprocess_cfg=preprocess,
             )
-        except (RuntimeError, OSError, ValueError, KeyError, pickle.UnpicklingError, EOFError) as e:
+        except (RuntimeError, OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError,
+                EOFError) as e:
             if spec.checkpoint:
                 raise ModelLoadError(f"cannot load checkpoint {spec.checkpoint} into "
                                      f"{spec.arch}: {e}") from e
