@@ -34,6 +34,7 @@ bench: $(STAMP) samples
 	$(PY) benchmarks/embed.py
 	$(PY) benchmarks/search.py
 	$(PY) benchmarks/index.py --sizes 100000 1000000
+	$(PY) benchmarks/library_index.py --n 1000000
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .mypy_cache
