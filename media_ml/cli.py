@@ -105,7 +105,8 @@ def cmd_shots(args: argparse.Namespace) -> int:
         threads = args.threads
         if not threads and not isinstance(ex, InlineExecutor):
             threads = decoder_threads(ex)  # all worker threads together use the cores once
-        settings = IngestSettings(segment_s=args.segment_s, decoder_threads=threads)
+        settings = IngestSettings(segment_s=args.segment_s, decoder_threads=threads,
+                                  detectors=args.detector)
         shots, _, damage = analyse_shots(info, ex, settings)
     doc = {"video": info.as_json(), "shots": [s.as_json() for s in shots]}
     if damage:
@@ -121,7 +122,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from media_ml.library import Library
     from media_ml.pipeline import IngestSettings
 
-    settings = IngestSettings(segment_s=args.segment_s)
+    settings = IngestSettings(segment_s=args.segment_s, detectors=args.detector)
     with Library(args.library, wait=args.wait) as lib:
         report = lib.ingest(args.paths, model=args.model, model_config=args.model_config,
                             scheduler=args.scheduler, workers=args.workers, settings=settings,
@@ -366,10 +367,19 @@ def _parser() -> argparse.ArgumentParser:
 
     segment_help = "segment length in seconds, 1 to 3600 (default 60)"
 
+    def detector(sp: argparse.ArgumentParser) -> None:
+        from media_ml.detectors import DEFAULT_SET, DETECTOR_SETS
+
+        sp.add_argument("--detector", choices=sorted(DETECTOR_SETS), default=DEFAULT_SET,
+                        help=f"shot detector set (default {DEFAULT_SET}): fast = grid evidence "
+                             "(fades, cuts, dissolves, wipes); learned = TransNetV2 on the "
+                             "workers; ensemble = both")
+
     s = sub.add_parser("shots", help="detect the shots of a video")
     s.add_argument("video", type=_path("video"), help="the video file")
     s.add_argument("--segment-s", type=_float("--segment-s", 1, 3600), default=60.0,
                    help=segment_help)
+    detector(s)
     s.add_argument("--threads", type=_int("--threads", 0, MAX_THREADS), default=0,
                    help=f"decoder threads, 0 to {MAX_THREADS} (0 = all cores)")
     common(s)
@@ -380,6 +390,7 @@ def _parser() -> argparse.ArgumentParser:
     library(s, writer=True)
     s.add_argument("--segment-s", type=_float("--segment-s", 1, 3600), default=60.0,
                    help=segment_help)
+    detector(s)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     model_args(s)
     common(s)

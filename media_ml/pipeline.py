@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from media_ml.errors import DecodeError, MediaMLError, VideoOpenError
+from media_ml.detectors import Evidence, detect, detector_set
+from media_ml.detectors.learned import LearnedConfig
+from media_ml.errors import DecodeError, MediaMLError, UsageError, VideoOpenError
 from media_ml.extractors import video
 from media_ml.extractors.clip import ModelSpec
 from media_ml.extractors.keyframes import KeyframeConfig, plan_candidates
-from media_ml.extractors.shots import ShotDetectorConfig, detect_transitions, shots_from_transitions
+from media_ml.extractors.shots import ShotDetectorConfig, shots_from_transitions
 from media_ml.types import Shot, VideoInfo, VideoResult
 from media_ml.workers import tasks
 
@@ -85,6 +87,16 @@ class IngestSettings:
     decoder_threads: int = 1
     candidates_per_task: int = 48
     model: ModelSpec | None = None  # None: no embeddings
+    # The detector set (``media_ml.detectors``): "fast", "learned" or "ensemble".
+    detectors: str = "fast"
+    learned: LearnedConfig = field(default_factory=LearnedConfig)
+
+    def __post_init__(self) -> None:
+        from media_ml.detectors import DETECTOR_SETS
+
+        if self.detectors not in DETECTOR_SETS:
+            raise UsageError(f"unknown detector set {self.detectors!r}; choose one of "
+                             f"{', '.join(sorted(DETECTOR_SETS))}")
 
     def fingerprint(self) -> str:
         """What decides whether a committed video must be analysed again.
@@ -97,9 +109,13 @@ class IngestSettings:
         import hashlib
         import json
 
-        doc = {"version": SETTINGS_VERSION, "detector": _changed_fields(self.detector),
-               "keyframes": _changed_fields(self.keyframes),
-               "model": self.model.name if self.model else None}
+        doc: dict[str, Any] = {
+            "version": SETTINGS_VERSION, "detector": _changed_fields(self.detector),
+            "keyframes": _changed_fields(self.keyframes),
+            "model": self.model.name if self.model else None}
+        if self.detectors != "fast":
+            doc["detectors"] = self.detectors
+            doc["learned"] = _changed_fields(self.learned)
         text = json.dumps(doc, sort_keys=True, default=list)
         digest = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
         return f"v{SETTINGS_VERSION}-{digest}"
@@ -170,7 +186,8 @@ def analyse_shots(
         source = np.maximum.accumulate(np.where(seen, np.arange(info.frames), -1))
         source[source < 0] = int(np.argmax(seen))
         grids = grids[source]
-    transitions = detect_transitions(grids, settings.detector)
+    chosen = detector_set(settings.detectors, settings.detector, settings.learned)
+    transitions = detect(Evidence(grids), chosen)
     return shots_from_transitions(info, transitions), grids, damage
 
 

@@ -109,7 +109,9 @@ def _rolling_median(x: np.ndarray, w: int, before: bool) -> np.ndarray:
     return out
 
 
-def _cuts(g: np.ndarray, cfg: ShotDetectorConfig) -> list[Transition]:
+def _cut_candidates(g: np.ndarray, cfg: ShotDetectorConfig) -> list[Transition]:
+    """Frames whose change from the previous one stands out from its neighbourhood and touches
+    most of the picture (before any flash test)."""
     n = g.shape[0]
     if n < 2:
         return []
@@ -128,26 +130,25 @@ def _cuts(g: np.ndarray, cfg: ShotDetectorConfig) -> list[Transition]:
     base = np.maximum(_rolling_median(d1, w, before=True), _rolling_median(d1, w, before=False))
     cand = np.flatnonzero((d1 > np.maximum(cfg.cut_min * scale, cfg.cut_ratio * base))
                           & (share > cfg.cut_fraction))
-    out: list[Transition] = []
+    return [Transition(t, "cut", 0, float(d1[t])) for t in cand.tolist() if t >= 1]
+
+
+def _flash_like(g: np.ndarray, t: int, change: float, cfg: ShotDetectorConfig) -> bool:
+    """Whether a pair of frames straddling ``t`` up to ``flash_frames + 1`` apart looks alike:
+    a flash or glitch returns to the picture before it, a cut never does."""
+    n = g.shape[0]
     f = cfg.flash_frames
-    for t in cand.tolist():
-        if t < 1:
-            continue
-        similar = False
-        # Straddling pairs (t-i, t+j) up to f+1 frames apart: a flash or glitch returns to the
-        # picture before it, a cut never does.
-        for i in range(1, f + 2):
-            for j in range(0, f + 2 - i):
-                if (i, j) == (1, 0) or t - i < 0 or t + j >= n:
-                    continue
-                if float(_dist(g[t - i], g[t + j])) < cfg.flash_similarity * float(d1[t]):
-                    similar = True
-                    break
-            if similar:
-                break
-        if not similar:
-            out.append(Transition(t, "cut", 0, float(d1[t])))
-    return out
+    for i in range(1, f + 2):
+        for j in range(0, f + 2 - i):
+            if (i, j) == (1, 0) or t - i < 0 or t + j >= n:
+                continue
+            if float(_dist(g[t - i], g[t + j])) < cfg.flash_similarity * change:
+                return True
+    return False
+
+
+def _cuts(g: np.ndarray, cfg: ShotDetectorConfig) -> list[Transition]:
+    return [c for c in _cut_candidates(g, cfg) if not _flash_like(g, c.frame, c.strength, cfg)]
 
 
 def _black(g: np.ndarray, cfg: ShotDetectorConfig) -> np.ndarray:

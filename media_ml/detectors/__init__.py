@@ -1,0 +1,41 @@
+"""Shot detectors behind one interface, and detector sets chosen by name.
+
+A *detector* turns per-frame evidence (``Evidence``: the analysis grids workers return, and the
+learned detector's per-frame probabilities when a set needs them) into transitions; a
+*suppressor* vetoes transitions that are not (a camera flash, a one-frame glitch). A *detector
+set* runs its detectors in order — each sees the frames earlier ones claimed as ``blocked`` — then
+merges what they found. Everything is a pure function of the evidence, run in overlapping chunks
+on the driver, so segmented and one-pass results are identical for every set.
+
+Sets (``--detector``)::
+
+    fast       fades, hard cuts (flash-suppressed), dissolves and wipes from the analysis grids
+    learned    TransNetV2's per-frame probabilities (computed on the workers; GPU when present)
+    ensemble   both kinds of evidence
+
+Add one by registering a factory in ``DETECTOR_SETS``.
+"""
+
+from __future__ import annotations
+
+from media_ml.detectors.base import (
+    DetectorSet,
+    Evidence,
+    ShotDetector,
+    Suppressor,
+    Transition,
+    detect,
+)
+from media_ml.detectors.classic import (
+    CutDetector,
+    FadeDetector,
+    FlashSuppressor,
+    GradualDetector,
+)
+from media_ml.detectors.registry import DEFAULT_SET, DETECTOR_SETS, detector_set
+
+__all__ = [
+    "DEFAULT_SET", "DETECTOR_SETS", "CutDetector", "DetectorSet", "Evidence", "FadeDetector",
+    "FlashSuppressor", "GradualDetector", "ShotDetector", "Suppressor", "Transition", "detect",
+    "detector_set",
+]

@@ -1,0 +1,124 @@
+"""Detectors behind one interface: the fast set is the detector it replaced, chunking agrees
+with one pass for every set, the learned detector reads probabilities right, bad names fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media_ml.detectors import (
+    DETECTOR_SETS,
+    CutDetector,
+    DetectorSet,
+    Evidence,
+    FlashSuppressor,
+    ShotDetector,
+    Suppressor,
+    detect,
+    detector_set,
+)
+from media_ml.detectors.learned import LearnedConfig, LearnedDetector
+from media_ml.errors import UsageError
+from media_ml.extractors.shots import detect_transitions
+from media_ml.extractors.video import probe
+from media_ml.pipeline import IngestSettings, InlineExecutor, analyse_shots
+
+
+@pytest.fixture(scope="module")
+def sample_grids(samples_dir: Path) -> dict[str, np.ndarray]:
+    out = {}
+    for name in ("cuts", "gradual", "distractors", "mixed"):
+        _, grids, _ = analyse_shots(probe(samples_dir / f"{name}.mp4"), InlineExecutor(),
+                                    IngestSettings())
+        out[name] = grids
+    return out
+
+
+def test_every_detector_and_suppressor_meets_the_protocol() -> None:
+    for name in DETECTOR_SETS:
+        chosen = detector_set(name)
+        assert all(isinstance(d, ShotDetector) for d in chosen.detectors)
+        assert all(isinstance(s, Suppressor) for s in chosen.suppressors)
+        assert chosen.context > 0 and chosen.requires
+
+
+def test_the_fast_set_is_the_grid_detector(sample_grids: dict[str, np.ndarray]) -> None:
+    for name, grids in sample_grids.items():
+        ours = detect(Evidence(grids), detector_set("fast"))
+        assert ours == detect_transitions(grids), name
+        assert ours, name
+
+
+def _long_evidence(sample_grids: dict[str, np.ndarray]) -> Evidence:
+    grids = np.concatenate([sample_grids[n] for n in ("cuts", "gradual", "distractors", "mixed")]
+                           * 2)
+    rng = np.random.default_rng(0)
+    learned = np.clip(rng.normal(0.05, 0.05, len(grids)), 0, 1).astype(np.float32)
+    for f in rng.choice(len(grids) - 40, 25, replace=False):
+        learned[f : f + rng.integers(1, 20)] = 0.9
+    return Evidence(grids, learned)
+
+
+@pytest.mark.parametrize("name", sorted(DETECTOR_SETS))
+def test_chunked_detection_equals_one_pass_for_every_set(
+    sample_grids: dict[str, np.ndarray], name: str
+) -> None:
+    ev = _long_evidence(sample_grids)
+    whole = detector_set(name)
+    one_pass = DetectorSet(whole.name, whole.detectors, whole.suppressors,
+                           whole.min_shot_frames, chunk_frames=10**9)
+    chunked = DetectorSet(whole.name, whole.detectors, whole.suppressors,
+                          whole.min_shot_frames, chunk_frames=1000)
+    assert ev.frames > 3000
+    expected = detect(ev, one_pass)
+    assert expected and detect(ev, chunked) == expected
+
+
+def test_the_learned_detector_reads_runs_of_high_probability() -> None:
+    p = np.full(200, 0.02, np.float32)
+    p[49] = 0.97  # TransNetV2 marks the last frame of the old shot: the cut is at 50
+    p[120:135] = 0.8  # a dissolve
+    p[170] = 0.3  # below the threshold
+    ev = Evidence(np.zeros((200, 8), np.uint8), p)
+    found = LearnedDetector().detect(ev, np.zeros(201, bool))
+    assert [(t.frame, t.kind, t.length) for t in found] == [(50, "cut", 0),
+                                                            (120, "dissolve", 15)]
+    blocked = np.zeros(201, bool)
+    blocked[125] = True  # another detector claimed the dissolve
+    assert [t.frame for t in LearnedDetector().detect(ev, blocked)] == [50]
+    strict = LearnedDetector(LearnedConfig(threshold=0.9))
+    assert [t.frame for t in strict.detect(ev, np.zeros(201, bool))] == [50]
+
+
+def test_a_flash_is_vetoed_and_a_cut_kept(sample_grids: dict[str, np.ndarray]) -> None:
+    grids = sample_grids["cuts"]
+    cuts = [t for t in detect_transitions(grids) if t.kind == "cut"]
+    assert cuts
+    veto = FlashSuppressor()
+    assert all(veto.keep(Evidence(grids), t) for t in cuts)
+    flashed = grids.copy()
+    f = 40 if cuts[0].frame > 45 else cuts[0].frame + 20
+    flashed[f] = 250  # one white frame
+    found = CutDetector().detect(Evidence(flashed), np.zeros(len(grids) + 1, bool))
+    at = [t for t in found if t.frame in (f, f + 1)]
+    assert at and not any(veto.keep(Evidence(flashed), t) for t in at)
+
+
+def test_bad_names_and_configs_name_the_choices() -> None:
+    with pytest.raises(UsageError, match="ensemble, fast, learned"):
+        detector_set("magic")
+    with pytest.raises(UsageError, match="ensemble, fast, learned"):
+        IngestSettings(detectors="magic")
+    with pytest.raises(UsageError, match="threshold"):
+        LearnedConfig(threshold=1.5)
+    with pytest.raises(ValueError, match="learned"):
+        detect(Evidence(np.zeros((10, 8), np.uint8)), detector_set("learned"))
+    with pytest.raises(ValueError, match="one value per frame"):
+        Evidence(np.zeros((10, 8), np.uint8), np.zeros(9, np.float32))
+
+
+def test_a_new_detector_set_changes_the_fingerprint_only_when_chosen() -> None:
+    assert IngestSettings().fingerprint() == IngestSettings(detectors="fast").fingerprint()
+    assert IngestSettings(detectors="ensemble").fingerprint() != IngestSettings().fingerprint()
