@@ -18,6 +18,7 @@ import numpy as np
 
 from media_ml.detectors import Evidence, detect, detector_set
 from media_ml.detectors.learned import LearnedConfig
+from media_ml.extractors.grid import HIST_SIZE
 from media_ml.errors import DecodeError, MediaMLError, UsageError, VideoOpenError
 from media_ml.extractors import video
 from media_ml.extractors.clip import ModelSpec
@@ -166,11 +167,14 @@ def analyse_shots(
                                settings.decoder_threads, key=task_key("segment_features"))
                for s in segments]
     grids = np.zeros((info.frames, video.GRID_SIZE), np.uint8)
+    hists = np.zeros((info.frames, HIST_SIZE), np.uint8)
     missing: list[int] = []
     damage: list[str] = []
     for fut in futures:
         feat = tasks.unwrap(fut.result())
         grids[feat.own_start:feat.own_end] = feat.grids
+        if feat.hists is not None:
+            hists[feat.own_start:feat.own_end] = feat.hists
         missing.extend(feat.missing)
         damage.extend(feat.damage)
         if on_progress:
@@ -185,9 +189,9 @@ def analyse_shots(
         seen[missing] = False
         source = np.maximum.accumulate(np.where(seen, np.arange(info.frames), -1))
         source[source < 0] = int(np.argmax(seen))
-        grids = grids[source]
+        grids, hists = grids[source], hists[source]
     chosen = detector_set(settings.detectors, settings.detector, settings.learned)
-    transitions = detect(Evidence(grids), chosen)
+    transitions = detect(Evidence(grids, hists=hists), chosen)
     return shots_from_transitions(info, transitions), grids, damage
 
 

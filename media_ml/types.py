@@ -95,6 +95,7 @@ class SegmentFeatures:
     grids: np.ndarray = field(repr=False)  # (n, GRID_SIZE) uint8
     missing: tuple[int, ...] = ()
     damage: tuple[str, ...] = ()
+    hists: np.ndarray | None = field(default=None, repr=False)  # (n, HIST_SIZE) uint8
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,20 @@ __all__ = ["DetectorSet", "Evidence", "ShotDetector", "Suppressor", "Transition"
 class Evidence:
     """Per-frame evidence of a video (or a slice of it), as the driver stitched it.
 
-    ``grids``: ``(n, GRID_SIZE)`` uint8 block means (always). ``learned``: ``(n,)`` float32
+    ``grids``: ``(n, GRID_SIZE)`` uint8 block means (always). ``hists``: ``(n, HIST_SIZE)``
+    uint8 Y/U/V histograms (shift-invariant evidence). ``learned``: ``(n,)`` float32
     probability that frame ``i`` belongs to a transition (TransNetV2), when the set needs it.
     """
 
     grids: np.ndarray
     learned: np.ndarray | None = field(default=None)
+    hists: np.ndarray | None = field(default=None)
 
     def __post_init__(self) -> None:
         if self.grids.ndim != 2:
             raise ValueError("grids must be (frames, features)")
+        if self.hists is not None and self.hists.shape[0] != self.grids.shape[0]:
+            raise ValueError("hists must hold one row per frame")
         if self.learned is not None and self.learned.shape != (self.grids.shape[0],):
             raise ValueError(f"learned must hold one value per frame ({self.grids.shape[0]}), "
                              f"got {self.learned.shape}")
@@ -41,7 +45,8 @@ class Evidence:
 
     def slice(self, lo: int, hi: int) -> Evidence:
         return Evidence(self.grids[lo:hi],
-                        None if self.learned is None else self.learned[lo:hi])
+                        None if self.learned is None else self.learned[lo:hi],
+                        None if self.hists is None else self.hists[lo:hi])
 
 
 @runtime_checkable

@@ -47,12 +47,33 @@ def _block_means(a: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return np.asarray(cv2.resize(s, (gw, gh), interpolation=cv2.INTER_AREA), np.float32)
 
 
-def analysis_grid(frame) -> np.ndarray:
-    """The frame's analysis features: block means of Y, U and V as ``GRID_SIZE`` uint8 values.
+HIST_BINS = 16
+HIST_SIZE = 3 * HIST_BINS
 
-    Reads the decoded planes directly (no colour conversion, no scaling call) for planar YUV; other
-    pixel formats go through one small ``reformat``. Values are in the stream's own range.
-    """
+
+def _hist(a: np.ndarray, step: int) -> np.ndarray:
+    """Share of a strided plane's samples in each of ``HIST_BINS`` equal bins (0..1)."""
+    import cv2
+
+    s = np.ascontiguousarray(a[::step, ::step])
+    if s.dtype != np.uint8:  # high bit depth, already shifted to 0..255
+        s = s.astype(np.uint8)
+    h = cv2.calcHist([s], [0], None, [HIST_BINS], [0, 256]).ravel()
+    return np.asarray(h / max(1.0, float(h.sum())), np.float32)
+
+
+def colour_histogram(planes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Y, U and V histograms of a frame (``HIST_SIZE`` uint8, each channel's bins summing to
+    ~255): evidence that does not change when the camera moves over the same scene."""
+    y, u, v = planes
+    step_y = max(1, min(y.shape) // 72)
+    step_c = max(1, min(u.shape) // 36)
+    out = np.concatenate([_hist(y, step_y), _hist(u, step_c), _hist(v, step_c)])
+    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+
+def _planes(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The frame's Y, U and V planes as 8-bit arrays, read in place where the format allows."""
     name = frame.format.name
     if name in _PLANAR_8BIT:
         y, u, v = (_plane_array(p) for p in frame.planes[:3])
@@ -65,6 +86,17 @@ def analysis_grid(frame) -> np.ndarray:
     else:
         small = frame.reformat(width=128, height=72, format="yuv444p")
         y, u, v = (_plane_array(p) for p in small.planes[:3])
+    return y, u, v
+
+
+def analysis_features(frame) -> tuple[np.ndarray, np.ndarray]:
+    """``(analysis_grid, colour_histogram)`` of a frame, reading its planes once."""
+    planes = _planes(frame)
+    return _grid_of(planes), colour_histogram(planes)
+
+
+def _grid_of(planes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    y, u, v = planes
     out = np.empty(GRID_SIZE, np.float32)
     ny = Y_GRID[0] * Y_GRID[1]
     nc = C_GRID[0] * C_GRID[1]
@@ -72,3 +104,12 @@ def analysis_grid(frame) -> np.ndarray:
     out[ny : ny + nc] = _block_means(u, C_GRID).ravel()
     out[ny + nc :] = _block_means(v, C_GRID).ravel()
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def analysis_grid(frame) -> np.ndarray:
+    """The frame's analysis features: block means of Y, U and V as ``GRID_SIZE`` uint8 values.
+
+    Reads the decoded planes directly (no colour conversion, no scaling call) for planar YUV; other
+    pixel formats go through one small ``reformat``. Values are in the stream's own range.
+    """
+    return _grid_of(_planes(frame))

@@ -66,15 +66,18 @@ def segment_features(segment: Segment, threads: int = 1) -> SegmentFeatures:
     the driver fills every gap from the frames before it, across segments, so a gap reads the
     same however the video was cut into segments (and never as black frames).
     """
+    from media_ml.extractors.grid import HIST_SIZE, analysis_features
+
     n = segment.own_end - segment.own_start
     grids = np.zeros((n, video.GRID_SIZE), np.uint8)
+    hists = np.zeros((n, HIST_SIZE), np.uint8)
     seen = np.zeros(n, bool)
     corrupt = 0
     for idx, frame in video.iter_segment_frames(segment, threads=threads):
         if idx < segment.own_start:
             continue  # warm-up frame
         k = idx - segment.own_start
-        grids[k] = video.analysis_grid(frame)
+        grids[k], hists[k] = analysis_features(frame)
         seen[k] = True
         corrupt += bool(getattr(frame, "is_corrupt", False))
     missing = np.flatnonzero(~seen)
@@ -84,6 +87,7 @@ def segment_features(segment: Segment, threads: int = 1) -> SegmentFeatures:
     return SegmentFeatures(
         index=segment.index, own_start=segment.own_start, own_end=segment.own_end, grids=grids,
         missing=tuple(int(segment.own_start + m) for m in missing), damage=tuple(damage),
+        hists=hists,
     )
 
 
