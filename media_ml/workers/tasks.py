@@ -15,6 +15,7 @@ from media_ml.errors import MediaMLError
 from media_ml.extractors import video
 from media_ml.extractors.clip import ModelSpec, load_embedder
 from media_ml.extractors.keyframes import FrameCandidate, KeyframeConfig, candidate_score
+from media_ml.extractors.learned import SegmentProbabilities, segment_probabilities
 from media_ml.extractors.signals import compute_signals, detect_faces, encode_jpeg, sharpness
 from media_ml.types import ExtractedKeyframe, Face, Segment, SegmentFeatures, VideoInfo
 
@@ -89,6 +90,20 @@ def segment_features(segment: Segment, threads: int = 1) -> SegmentFeatures:
         missing=tuple(int(segment.own_start + m) for m in missing), damage=tuple(damage),
         hists=hists,
     )
+
+
+def learned_probabilities(
+    segment: Segment, video_frames: int, threads: int = 1
+) -> SegmentProbabilities:
+    """TransNetV2's per-frame transition probabilities of a segment's own frames.
+
+    ``segment`` is widened on the driver with ``learned.learned_segment(info, segment)`` (the
+    model's windows read up to 74 frames either side of the own frames);
+    ``video_frames`` is ``info.frames``. The model is loaded once per worker process, on CUDA
+    when there is one (submit with ``model_resources(client)`` to reach GPU workers), else on
+    ``threads`` CPU threads. Results stitched over segments equal one pass over the video.
+    """
+    return segment_probabilities(segment, video_frames, threads=threads)
 
 
 @dataclass(frozen=True)
