@@ -163,9 +163,20 @@ def analyse_shots(
     same video gives the same shots and grids however it is cut into segments.
     """
     segments = video.plan_segments(info, settings.segment_s)
+    chosen = detector_set(settings.detectors, settings.detector, settings.learned)
     futures = [executor.submit(tasks.guarded, tasks.segment_features, s,
                                settings.decoder_threads, key=task_key("segment_features"))
                for s in segments]
+    learned_futures = []
+    if "learned" in chosen.requires:
+        from media_ml.extractors.learned import learned_segment
+
+        extra = model_resources(executor)  # a GPU worker when the cluster has one
+        learned_futures = [
+            executor.submit(tasks.guarded, tasks.learned_probabilities,
+                            learned_segment(info, s), info.frames, settings.decoder_threads,
+                            key=task_key("learned_probabilities"), **extra)
+            for s in segments]
     grids = np.zeros((info.frames, video.GRID_SIZE), np.uint8)
     hists = np.zeros((info.frames, HIST_SIZE), np.uint8)
     missing: list[int] = []
@@ -190,8 +201,13 @@ def analyse_shots(
         source = np.maximum.accumulate(np.where(seen, np.arange(info.frames), -1))
         source[source < 0] = int(np.argmax(seen))
         grids, hists = grids[source], hists[source]
-    chosen = detector_set(settings.detectors, settings.detector, settings.learned)
-    transitions = detect(Evidence(grids, hists=hists), chosen)
+    probabilities = None
+    if learned_futures:
+        probabilities = np.zeros(info.frames, np.float32)
+        for fut in learned_futures:
+            part = tasks.unwrap(fut.result())
+            probabilities[part.own_start:part.own_end] = part.single
+    transitions = detect(Evidence(grids, learned=probabilities, hists=hists), chosen)
     return shots_from_transitions(info, transitions), grids, damage
 
 
