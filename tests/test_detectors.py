@@ -122,3 +122,18 @@ def test_bad_names_and_configs_name_the_choices() -> None:
 def test_a_new_detector_set_changes_the_fingerprint_only_when_chosen() -> None:
     assert IngestSettings().fingerprint() == IngestSettings(detectors="fast").fingerprint()
     assert IngestSettings(detectors="ensemble").fingerprint() != IngestSettings().fingerprint()
+
+
+@pytest.mark.parametrize("name", ["learned", "ensemble"])
+def test_learned_sets_find_the_cuts_and_segmented_equals_one_pass(
+    cuts_clip: tuple[Path, list[int]], name: str
+) -> None:
+    path, cuts = cuts_clip
+    info = probe(path)
+    runs = {seg: analyse_shots(info, InlineExecutor(), IngestSettings(segment_s=seg,
+                                                                       detectors=name))[0]
+            for seg in (1.0, 1e6)}
+    assert runs[1.0] == runs[1e6]
+    starts = [s.start_frame for s in runs[1e6]][1:]
+    assert len(starts) == len(cuts) and all(abs(a - b) <= 1 for a, b in zip(starts, cuts,
+                                                                             strict=True))
