@@ -922,7 +922,7 @@ def _refingerprint_legacy(cur: sqlite3.Cursor) -> None:
                                  digest_size=8).hexdigest()
         if settings == legacy:
             spec = ModelSpec.parse(model) if model else None
-            fp = IngestSettings(model=spec).fingerprint()
+            fp = IngestSettings(model=spec).fingerprint(version=1)  # what analysed it
             cur.execute("UPDATE videos SET settings=? WHERE id=?", (fp, vid))
 
 

@@ -18,10 +18,10 @@ import numpy as np
 
 from media_ml.detectors import Evidence, detect, detector_set
 from media_ml.detectors.learned import LearnedConfig
-from media_ml.extractors.grid import HIST_SIZE
 from media_ml.errors import DecodeError, MediaMLError, UsageError, VideoOpenError
 from media_ml.extractors import video
 from media_ml.extractors.clip import ModelSpec
+from media_ml.extractors.grid import HIST_SIZE
 from media_ml.extractors.keyframes import KeyframeConfig, plan_candidates
 from media_ml.extractors.shots import ShotDetectorConfig, shots_from_transitions
 from media_ml.types import Shot, VideoInfo, VideoResult
@@ -99,7 +99,7 @@ class IngestSettings:
             raise UsageError(f"unknown detector set {self.detectors!r}; choose one of "
                              f"{', '.join(sorted(DETECTOR_SETS))}")
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, version: int | None = None) -> str:
         """What decides whether a committed video must be analysed again.
 
         Explicit and versioned: the settings that change results (detector, keyframes, model)
@@ -110,8 +110,9 @@ class IngestSettings:
         import hashlib
         import json
 
+        version = SETTINGS_VERSION if version is None else version
         doc: dict[str, Any] = {
-            "version": SETTINGS_VERSION, "detector": _changed_fields(self.detector),
+            "version": version, "detector": _changed_fields(self.detector),
             "keyframes": _changed_fields(self.keyframes),
             "model": self.model.name if self.model else None}
         if self.detectors != "fast":
@@ -119,10 +120,12 @@ class IngestSettings:
             doc["learned"] = _changed_fields(self.learned)
         text = json.dumps(doc, sort_keys=True, default=list)
         digest = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
-        return f"v{SETTINGS_VERSION}-{digest}"
+        return f"v{version}-{digest}"
 
 
-SETTINGS_VERSION = 1
+# 1: the first explicit fingerprints. 2: fades' ramps need a step of 2 grey levels (motion no
+# longer stretches a fade backwards); results on moving footage changed.
+SETTINGS_VERSION = 2
 # How fingerprints were made before they were versioned: the ``repr`` of the default configs of
 # that release. Migration recognises videos ingested with those defaults (catalog.migrate).
 LEGACY_DEFAULT_REPR = (

@@ -88,7 +88,10 @@ def test_settings_fingerprint_is_explicit_and_ignores_new_fields_at_their_defaul
     changed = dataclasses.replace(base, detector=Detector(a_new_knob=2.0))
     assert changed.fingerprint() != base.fingerprint()
     assert dataclasses.replace(base, segment_s=10).fingerprint() == base.fingerprint()
-    assert base.fingerprint().startswith("v1-")
+    from media_ml.pipeline import SETTINGS_VERSION
+
+    assert base.fingerprint().startswith(f"v{SETTINGS_VERSION}-")
+    assert base.fingerprint(version=1) != base.fingerprint(version=2)  # a new version redoes
 
 
 def test_identical_files_at_two_paths_keep_their_own_thumbnails(

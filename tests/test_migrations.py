@@ -103,15 +103,24 @@ def test_an_earlier_library_opens_with_nothing_lost(clip: Path, tmp_path: Path,
     con.close()
 
 
-def test_a_video_ingested_with_default_settings_before_the_upgrade_is_not_redone(
+def test_a_video_ingested_with_default_settings_keeps_the_version_it_was_analysed_with(
     clip: Path, tmp_path: Path
 ) -> None:
+    from media_ml.pipeline import SETTINGS_VERSION
+
     root = tmp_path / "v1"
     _legacy_library(root, 1, clip)
     with Library(root) as lib:
-        assert lib.catalog.lookup(str(clip))[2] == IngestSettings().fingerprint()  # type: ignore[index]
+        stored = lib.catalog.lookup(str(clip))[2]  # type: ignore[index]
+        assert stored == IngestSettings().fingerprint(version=1)
         report = lib.ingest(clip, model="none", workers=0, progress=False)
-    assert [e["reason"] for e in report.skipped] == ["unchanged"] and not report.ingested
+    # This release's defaults changed results (SETTINGS_VERSION 2): the video is redone, and
+    # keeps its id.
+    assert SETTINGS_VERSION >= 2
+    assert [Path(e["path"]).name for e in report.ingested] == ["old.mp4"]
+    with Library(root) as lib:
+        assert lib.catalog.lookup(str(clip))[2] == IngestSettings().fingerprint()  # type: ignore[index]
+        assert lib.videos()[0].id == 7
 
 
 def test_a_newer_library_is_refused(tmp_path: Path) -> None:

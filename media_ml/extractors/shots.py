@@ -53,6 +53,9 @@ class ShotDetectorConfig:
     gradual_steady: float = 0.25
     black_luma: float = 26.0
     black_spread: float = 6.0
+    # A fade's ramp: each frame darker (brighter) than the next by more than this, in grey
+    # levels of the mean luma; motion within a shot drifts the mean by less.
+    fade_step: float = 2.0
     min_shot_frames: int = 6
     chunk_frames: int = 20000
 
@@ -163,7 +166,7 @@ def _fades(g: np.ndarray, cfg: ShotDetectorConfig) -> list[tuple[int, int, bool,
     luma = g[:, :_NY].astype(np.float32).mean(axis=1)
     spans: list[tuple[int, int, bool, bool]] = []
     t = 0
-    eps = 0.25
+    eps = cfg.fade_step
     while t < n:
         if not black[t]:
             t += 1
