@@ -204,13 +204,16 @@ def analyse_shots(
         source = np.maximum.accumulate(np.where(seen, np.arange(info.frames), -1))
         source[source < 0] = int(np.argmax(seen))
         grids, hists = grids[source], hists[source]
-    probabilities = None
+    single = many = None
     if learned_futures:
-        probabilities = np.zeros(info.frames, np.float32)
+        single = np.zeros(info.frames, np.float32)
+        many = np.zeros(info.frames, np.float32)
         for fut in learned_futures:
             part = tasks.unwrap(fut.result())
-            probabilities[part.own_start:part.own_end] = part.single
-    transitions = detect(Evidence(grids, learned=probabilities, hists=hists), chosen)
+            single[part.own_start:part.own_end] = part.single
+            many[part.own_start:part.own_end] = part.many
+    evidence = Evidence(grids, learned=single, hists=hists, learned_many=many)
+    transitions = detect(evidence, chosen)
     return shots_from_transitions(info, transitions), grids, damage
 
 

@@ -26,14 +26,25 @@ from media_ml.extractors.video import probe
 from media_ml.pipeline import IngestSettings, InlineExecutor, analyse_shots
 
 
+def _features(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    from media_ml.extractors.video import plan_segments
+    from media_ml.workers.tasks import segment_features
+
+    feat = segment_features(plan_segments(probe(path), 1e9)[0], 0)
+    assert feat.hists is not None
+    return feat.grids, feat.hists
+
+
 @pytest.fixture(scope="module")
-def sample_grids(samples_dir: Path) -> dict[str, np.ndarray]:
-    out = {}
-    for name in ("cuts", "gradual", "distractors", "mixed"):
-        _, grids, _ = analyse_shots(probe(samples_dir / f"{name}.mp4"), InlineExecutor(),
-                                    IngestSettings())
-        out[name] = grids
-    return out
+def sample_features(samples_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {name: _features(samples_dir / f"{name}.mp4")
+            for name in ("cuts", "gradual", "distractors", "mixed")}
+
+
+@pytest.fixture(scope="module")
+def sample_grids(sample_features: dict[str, tuple[np.ndarray, np.ndarray]]
+                 ) -> dict[str, np.ndarray]:
+    return {name: grids for name, (grids, _) in sample_features.items()}
 
 
 def test_every_detector_and_suppressor_meets_the_protocol() -> None:
@@ -44,28 +55,30 @@ def test_every_detector_and_suppressor_meets_the_protocol() -> None:
         assert chosen.context > 0 and chosen.requires
 
 
-def test_the_fast_set_is_the_grid_detector(sample_grids: dict[str, np.ndarray]) -> None:
+def test_the_grids_set_is_the_grid_detector(sample_grids: dict[str, np.ndarray]) -> None:
     for name, grids in sample_grids.items():
-        ours = detect(Evidence(grids), detector_set("fast"))
+        ours = detect(Evidence(grids), detector_set("grids"))
         assert ours == detect_transitions(grids), name
         assert ours, name
 
 
-def _long_evidence(sample_grids: dict[str, np.ndarray]) -> Evidence:
-    grids = np.concatenate([sample_grids[n] for n in ("cuts", "gradual", "distractors", "mixed")]
-                           * 2)
+def _long_evidence(sample_features: dict[str, tuple[np.ndarray, np.ndarray]]) -> Evidence:
+    names = ("cuts", "gradual", "distractors", "mixed")
+    grids = np.concatenate([sample_features[n][0] for n in names] * 2)
+    hists = np.concatenate([sample_features[n][1] for n in names] * 2)
     rng = np.random.default_rng(0)
     learned = np.clip(rng.normal(0.05, 0.05, len(grids)), 0, 1).astype(np.float32)
     for f in rng.choice(len(grids) - 40, 25, replace=False):
         learned[f : f + rng.integers(1, 20)] = 0.9
-    return Evidence(grids, learned)
+    many = np.clip(learned * 1.1, 0, 1).astype(np.float32)
+    return Evidence(grids, learned, hists, many)
 
 
 @pytest.mark.parametrize("name", sorted(DETECTOR_SETS))
 def test_chunked_detection_equals_one_pass_for_every_set(
-    sample_grids: dict[str, np.ndarray], name: str
+    sample_features: dict[str, tuple[np.ndarray, np.ndarray]], name: str
 ) -> None:
-    ev = _long_evidence(sample_grids)
+    ev = _long_evidence(sample_features)
     whole = detector_set(name)
     one_pass = DetectorSet(whole.name, whole.detectors, whole.suppressors,
                            whole.min_shot_frames, chunk_frames=10**9)
@@ -107,9 +120,9 @@ def test_a_flash_is_vetoed_and_a_cut_kept(sample_grids: dict[str, np.ndarray]) -
 
 
 def test_bad_names_and_configs_name_the_choices() -> None:
-    with pytest.raises(UsageError, match="ensemble, fast, learned"):
+    with pytest.raises(UsageError, match="ensemble, fast, grids, learned"):
         detector_set("magic")
-    with pytest.raises(UsageError, match="ensemble, fast, learned"):
+    with pytest.raises(UsageError, match="ensemble, fast, grids, learned"):
         IngestSettings(detectors="magic")
     with pytest.raises(UsageError, match="threshold"):
         LearnedConfig(threshold=1.5)

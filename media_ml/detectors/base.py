@@ -23,18 +23,22 @@ class Evidence:
 
     ``grids``: ``(n, GRID_SIZE)`` uint8 block means (always). ``hists``: ``(n, HIST_SIZE)``
     uint8 Y/U/V histograms (shift-invariant evidence). ``learned``: ``(n,)`` float32
-    probability that frame ``i`` belongs to a transition (TransNetV2), when the set needs it.
+    probability that frame ``i`` is a transition (TransNetV2's single-frame head), and
+    ``learned_many`` its all-frames-of-a-transition head, when the set needs them.
     """
 
     grids: np.ndarray
     learned: np.ndarray | None = field(default=None)
     hists: np.ndarray | None = field(default=None)
+    learned_many: np.ndarray | None = field(default=None)
 
     def __post_init__(self) -> None:
         if self.grids.ndim != 2:
             raise ValueError("grids must be (frames, features)")
         if self.hists is not None and self.hists.shape[0] != self.grids.shape[0]:
             raise ValueError("hists must hold one row per frame")
+        if self.learned_many is not None and self.learned_many.shape != (self.grids.shape[0],):
+            raise ValueError("learned_many must hold one value per frame")
         if self.learned is not None and self.learned.shape != (self.grids.shape[0],):
             raise ValueError(f"learned must hold one value per frame ({self.grids.shape[0]}), "
                              f"got {self.learned.shape}")
@@ -46,7 +50,8 @@ class Evidence:
     def slice(self, lo: int, hi: int) -> Evidence:
         return Evidence(self.grids[lo:hi],
                         None if self.learned is None else self.learned[lo:hi],
-                        None if self.hists is None else self.hists[lo:hi])
+                        None if self.hists is None else self.hists[lo:hi],
+                        None if self.learned_many is None else self.learned_many[lo:hi])
 
 
 @runtime_checkable
@@ -140,8 +145,9 @@ def merge(found: Sequence[Transition], min_shot_frames: int) -> list[Transition]
 def detect(evidence: Evidence, detectors: DetectorSet) -> list[Transition]:
     """All transitions of a video, processed in overlapping chunks (flat memory; each chunk's
     core sees ``detectors.context`` frames either side, so chunks agree with one pass)."""
-    missing = detectors.requires - ({"grids"} | ({"learned"} if evidence.learned is not None
-                                                  else set()))
+    have = {"grids"} | {name for name, value in (("learned", evidence.learned),
+                                                  ("hists", evidence.hists)) if value is not None}
+    missing = detectors.requires - have
     if missing:
         raise ValueError(f"detector set {detectors.name!r} needs {sorted(missing)} evidence")
     n = evidence.frames

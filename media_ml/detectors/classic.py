@@ -105,3 +105,55 @@ class FlashSuppressor:
         g = evidence.grids
         change = float(algo._dist(g[transition.frame], g[transition.frame - 1]))
         return not algo._flash_like(g, transition.frame, change, self.config)
+
+
+@dataclass(frozen=True)
+class HistogramCutDetector:
+    """Hard cuts that hold under camera motion: a grid cut candidate whose colour histogram
+    also jumps — by at least ``hist_min`` and ``hist_ratio`` × the median jump of the frames
+    around it — and that no flash explains (on the grids or on the histograms).
+
+    Inside a moving shot every frame's grid changes, so a whip pan passes the grid test; the
+    histogram of a moving shot changes little, and a cut changes it at once.
+    """
+
+    config: ShotDetectorConfig = field(default_factory=ShotDetectorConfig)
+    hist_min: float = 0.1
+    hist_ratio: float = 5.0
+    window: int = 10
+    name: str = "histogram-cut"
+    requires: frozenset[str] = frozenset({"grids", "hists"})
+
+    @property
+    def context(self) -> int:
+        return self.config.context
+
+    def detect(self, evidence: Evidence, blocked: np.ndarray) -> list[Transition]:
+        from media_ml.detectors.ensemble import _flash_in_hists, _hist_dist
+
+        if evidence.hists is None:
+            return CutDetector(self.config).detect(evidence, blocked)
+        g = evidence.grids
+        h = evidence.hists.astype(np.float32) / 255.0
+        n = g.shape[0]
+        jumps = np.zeros(n, np.float32)
+        if n > 1:
+            jumps[1:] = _hist_dist(h[1:], h[:-1])
+        out: list[Transition] = []
+        for c in algo._cut_candidates(g, self.config):
+            t = c.frame
+            if blocked[max(0, t - 2) : t + 3].any():
+                continue
+            around = np.concatenate([jumps[max(1, t - self.window) : max(1, t - 1)],
+                                     jumps[t + 2 : t + 1 + self.window]])
+            base = float(np.median(around)) if around.size else 0.0
+            if jumps[t] < max(self.hist_min, self.hist_ratio * base):
+                continue
+            if algo._flash_like(g, t, c.strength, self.config) or _flash_in_hists(
+                    evidence.hists, t, self.config):
+                continue
+            out.append(c)
+        return out
+
+    def claim(self, blocked: np.ndarray, transition: Transition) -> None:
+        blocked[transition.frame] = True

@@ -1,11 +1,12 @@
 """The learned detector: transitions from TransNetV2's per-frame probabilities.
 
 The probabilities are computed on the workers (``workers.tasks.learned_probabilities``: 48×27
-RGB frames made from the decoded planes, 100-frame windows with 25 frames of context each side,
+RGB frames made from the decoded planes, 100-frame windows scored on the one-pass window grid,
 on a GPU worker when there is one) and stitched on the driver like the grids; this turns them
-into transitions. A run of frames above ``threshold`` is one transition: up to
-``cut_frames`` frames long it is a cut at the first frame after the run (TransNetV2 marks the
-last frame of the old shot), longer it is a gradual transition spanning the run.
+into transitions. TransNetV2 has two heads: *single* marks the frame of a transition (for a cut,
+the last frame of the old shot), *many* marks every frame of one. A short run of *single* above
+``threshold`` is a cut at the first frame after the run; a longer run of *many* above
+``many_threshold`` is a gradual transition spanning the run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 
 from media_ml.detectors.base import Evidence, Transition
 from media_ml.errors import UsageError
+from media_ml.extractors import shots as algo
+from media_ml.extractors.shots import ShotDetectorConfig
 
 
 @dataclass(frozen=True)
@@ -23,22 +26,45 @@ class LearnedConfig:
     """How probabilities become transitions."""
 
     threshold: float = 0.5
+    many_threshold: float = 0.5
     cut_frames: int = 2
     context_frames: int = 8
+    # Runs of the *many* head this close are one transition (a fade dips at its black frames).
+    merge_gap: int = 6
+    # A learned cut below this probability is vetoed when the grids show a flash or strobe
+    # around it (TransNetV2 fires on strobes); above it, the model is trusted.
+    flash_veto_below: float = 0.9
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.threshold, int | float) and 0.0 < self.threshold < 1.0):
-            raise UsageError(f"learned threshold must be in (0, 1), got {self.threshold!r}")
+        for name in ("threshold", "many_threshold"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and 0.0 < v < 1.0):
+                raise UsageError(f"learned {name} must be in (0, 1), got {v!r}")
         if not (isinstance(self.cut_frames, int) and 1 <= self.cut_frames <= 10):
             raise UsageError(f"learned cut_frames must be 1..10, got {self.cut_frames!r}")
+        if not (isinstance(self.merge_gap, int) and 0 <= self.merge_gap <= 50):
+            raise UsageError(f"learned merge_gap must be 0..50, got {self.merge_gap!r}")
+
+
+def _runs(mask: np.ndarray, merge_gap: int = 0) -> list[tuple[int, int]]:
+    """``[start, end)`` of each run of True, runs at most ``merge_gap`` apart joined."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], mask, [False]]).astype(np.int8)))
+    out: list[tuple[int, int]] = []
+    for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        if out and a - out[-1][1] <= merge_gap:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
 
 
 @dataclass(frozen=True)
 class LearnedDetector:
-    """Transitions where TransNetV2's probability stays above ``threshold``; frames other
+    """Cuts and gradual transitions where TransNetV2's probabilities stay high; frames other
     detectors claimed are left to them."""
 
     config: LearnedConfig = LearnedConfig()
+    flash: ShotDetectorConfig | None = None  # grid flash test for weak cuts (None: off)
     name: str = "learned"
     requires: frozenset[str] = frozenset({"learned"})
 
@@ -49,20 +75,35 @@ class LearnedDetector:
     def detect(self, evidence: Evidence, blocked: np.ndarray) -> list[Transition]:
         assert evidence.learned is not None
         p = evidence.learned
-        above = np.concatenate([[False], p > self.config.threshold, [False]])
-        edges = np.flatnonzero(np.diff(above.astype(np.int8)))
+        n = evidence.frames
+        many = evidence.learned_many
         out: list[Transition] = []
-        for r0, r1 in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        gradual: list[tuple[int, int]] = []
+        if many is not None:
+            gradual = [(a, b) for a, b in _runs(many > self.config.many_threshold,
+                                                 self.config.merge_gap)
+                       if b - a > self.config.cut_frames + 1]
+        for r0, r1 in _runs(p > self.config.threshold):
+            if r1 - r0 > self.config.cut_frames:
+                if many is None:
+                    gradual.append((r0, r1))
+                continue
+            if any(a <= r0 and r1 <= b for a, b in gradual):
+                continue  # the peak of a gradual transition, not a cut
+            frame = r1 if r1 < n else r0
             strength = float(p[r0:r1].max())
-            if r1 - r0 <= self.config.cut_frames:
-                frame = min(r1, evidence.frames - 1) if r1 < evidence.frames else r0
-                t = Transition(frame, "cut", 0, strength)
-                span = blocked[max(0, frame - 2) : frame + 3]
-            else:
-                t = Transition(r0, "dissolve", r1 - r0, strength)
-                span = blocked[r0:r1]
-            if t.frame > 0 and not span.any():
-                out.append(t)
+            if frame <= 0 or blocked[max(0, frame - 2) : frame + 3].any():
+                continue
+            if self.flash is not None and strength < self.config.flash_veto_below:
+                g = evidence.grids
+                change = float(algo._dist(g[frame], g[frame - 1]))
+                if algo._flash_like(g, frame, change, self.flash):
+                    continue
+            out.append(Transition(frame, "cut", 0, strength))
+        for a, b in gradual:
+            if a > 0 and not blocked[a:b].any():
+                strength = float((many if many is not None else p)[a:b].max())
+                out.append(Transition(a, "dissolve", b - a, strength))
         return out
 
     def claim(self, blocked: np.ndarray, transition: Transition) -> None:

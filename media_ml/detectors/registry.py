@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from media_ml.detectors.base import DetectorSet
-from media_ml.detectors.classic import CutDetector, FadeDetector, FlashSuppressor, GradualDetector
+from media_ml.detectors.classic import (
+    CutDetector,
+    FadeDetector,
+    FlashSuppressor,
+    GradualDetector,
+    HistogramCutDetector,
+)
+from media_ml.detectors.ensemble import ConfirmedCutDetector, HistogramGradualDetector
 from media_ml.detectors.learned import LearnedConfig, LearnedDetector
 from media_ml.errors import UsageError
 from media_ml.extractors.shots import ShotDetectorConfig
@@ -14,25 +21,37 @@ DEFAULT_SET = "fast"
 
 
 def _fast(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
-    return DetectorSet("fast", (FadeDetector(cfg), CutDetector(cfg), GradualDetector(cfg)),
+    # Grid evidence for where and what; histograms (which camera motion hardly changes) to
+    # tell a cut from a whip pan and to find wipes and dissolves between moving shots.
+    return DetectorSet("fast", (FadeDetector(cfg), HistogramCutDetector(cfg),
+                                GradualDetector(cfg), HistogramGradualDetector(cfg)),
+                       (FlashSuppressor(cfg),), cfg.min_shot_frames, cfg.chunk_frames)
+
+
+def _grids(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
+    # The grid-only detector of earlier releases (no histograms): a baseline for benchmarks.
+    return DetectorSet("grids", (FadeDetector(cfg), CutDetector(cfg), GradualDetector(cfg)),
                        (FlashSuppressor(cfg),), cfg.min_shot_frames, cfg.chunk_frames)
 
 
 def _learned(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
-    return DetectorSet("learned", (LearnedDetector(learned),), (), cfg.min_shot_frames,
-                       cfg.chunk_frames)
+    return DetectorSet("learned", (LearnedDetector(learned, flash=cfg),), (),
+                       cfg.min_shot_frames, cfg.chunk_frames)
 
 
 def _ensemble(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
-    # Grid evidence first (exact frames, kinds, fades), then what only the learned evidence
-    # sees (transitions into and out of moving shots); flashes vetoed for both.
-    return DetectorSet("ensemble", (FadeDetector(cfg), CutDetector(cfg), GradualDetector(cfg),
-                                    LearnedDetector(learned)),
-                       (FlashSuppressor(cfg),), cfg.min_shot_frames, cfg.chunk_frames)
+    # Grid evidence first where it is exact (fades, cuts the learned evidence confirms,
+    # dissolves and wipes), then what only the learned evidence sees (transitions into and out
+    # of moving shots).
+    return DetectorSet("ensemble", (FadeDetector(cfg), ConfirmedCutDetector(cfg),
+                                    GradualDetector(cfg), HistogramGradualDetector(cfg),
+                                    LearnedDetector(learned, flash=cfg)),
+                       (), cfg.min_shot_frames, cfg.chunk_frames)
 
 
 DETECTOR_SETS: dict[str, Callable[[ShotDetectorConfig, LearnedConfig], DetectorSet]] = {
     "fast": _fast,
+    "grids": _grids,
     "learned": _learned,
     "ensemble": _ensemble,
 }
