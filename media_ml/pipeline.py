@@ -123,8 +123,8 @@ class IngestSettings:
         return f"v{version}-{digest}"
 
 
-# 1: the first explicit fingerprints. 2: fades' ramps need a step of 2 grey levels (motion no
-# longer stretches a fade backwards); results on moving footage changed.
+# 1: the first explicit fingerprints. 2: the default detector set reads colour histograms too
+# (motion-robust cuts, dissolves and wipes) and fades' ramps need a step of 2 grey levels.
 SETTINGS_VERSION = 2
 # How fingerprints were made before they were versioned: the ``repr`` of the default configs of
 # that release. Migration recognises videos ingested with those defaults (catalog.migrate).
