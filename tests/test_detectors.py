@@ -55,11 +55,28 @@ def test_every_detector_and_suppressor_meets_the_protocol() -> None:
         assert chosen.context > 0 and chosen.requires
 
 
-def test_the_grids_set_is_the_grid_detector(sample_grids: dict[str, np.ndarray]) -> None:
-    for name, grids in sample_grids.items():
-        ours = detect(Evidence(grids), detector_set("grids"))
-        assert ours == detect_transitions(grids), name
-        assert ours, name
+@pytest.mark.parametrize("name", ["grids", "fast", "ensemble"])
+def test_sets_find_every_transition_of_the_sample_clips(
+    samples_dir: Path, sample_features: dict[str, tuple[np.ndarray, np.ndarray]], name: str
+) -> None:
+    from media_ml.evaluate import load_truth, match
+
+    for clip, (grids, hists) in sample_features.items():
+        truth = load_truth(samples_dir / f"{clip}.json")
+        learned = many = None
+        if name == "ensemble":
+            from media_ml.extractors.learned import learned_segment
+            from media_ml.extractors.video import plan_segments
+            from media_ml.workers.tasks import learned_probabilities
+
+            info = probe(samples_dir / f"{clip}.mp4")
+            part = learned_probabilities(learned_segment(info, plan_segments(info, 1e9)[0]),
+                                         info.frames, 0)
+            learned = np.asarray(part.single, np.float32)
+            many = np.asarray(part.many, np.float32)
+        found = detect(Evidence(grids, learned, hists, many), detector_set(name))
+        score = match([t.frame for t in found], truth["transitions"])
+        assert (score.fp, score.fn) == (0, 0), (clip, score)
 
 
 def _long_evidence(sample_features: dict[str, tuple[np.ndarray, np.ndarray]]) -> Evidence:

@@ -150,10 +150,6 @@ def _flash_like(g: np.ndarray, t: int, change: float, cfg: ShotDetectorConfig) -
     return False
 
 
-def _cuts(g: np.ndarray, cfg: ShotDetectorConfig) -> list[Transition]:
-    return [c for c in _cut_candidates(g, cfg) if not _flash_like(g, c.frame, c.strength, cfg)]
-
-
 def _black(g: np.ndarray, cfg: ShotDetectorConfig) -> np.ndarray:
     y = g[:, :_NY].astype(np.float32)
     return (y.mean(axis=1) <= cfg.black_luma) & (y.std(axis=1) <= cfg.black_spread)
@@ -302,65 +298,14 @@ def _graduals(g: np.ndarray, cfg: ShotDetectorConfig, blocked: np.ndarray) -> li
     return out
 
 
-def _detect_range(g: np.ndarray, cfg: ShotDetectorConfig) -> list[Transition]:
-    n = g.shape[0]
-    trans: list[Transition] = []
-    blocked = np.zeros(n + 1, bool)
-    for s, e, at_start, at_end in _fades(g, cfg):
-        blocked[max(0, s - 1) : min(n, e + 1)] = True
-        if not at_start and not at_end and s > 0:
-            trans.append(Transition(s, "fade", e - s, 255.0))
-        elif at_start and not at_end:
-            trans.append(Transition(0, "fade", e, 255.0))  # fade-in from black at the start
-    for c in _cuts(g, cfg):
-        if not blocked[max(0, c.frame - 2) : c.frame + 3].any():
-            trans.append(c)
-    for c in list(trans):
-        if c.kind == "cut":
-            blocked[c.frame] = True  # no gradual window spans a cut
-    for c in _graduals(g, cfg, blocked):
-        trans.append(c)
-        blocked[c.frame : c.frame + c.length] = True
-    # A gradual transition found around a cut is the cut seen through a wide window: keep one.
-    trans.sort(key=lambda t: (t.frame, t.kind != "cut"))
-    out: list[Transition] = []
-    for t in trans:
-        if out and t.frame - out[-1].frame < cfg.min_shot_frames and t.frame != 0:
-            if t.strength > out[-1].strength and out[-1].frame != 0:
-                out[-1] = t
-            continue
-        out.append(t)
-    return out
-
-
 def detect_transitions(
     grids: np.ndarray, cfg: ShotDetectorConfig | None = None
 ) -> list[Transition]:
-    """All transitions of a video from its analysis grids, processed in overlapping chunks.
+    """All transitions of a video from its analysis grids alone (the ``grids`` detector set:
+    fades, cuts with flashes vetoed, dissolves and wipes), in overlapping chunks."""
+    from media_ml.detectors import Evidence, detect, detector_set
 
-    Chunks keep memory flat for long videos; a decision depends on at most ``cfg.context`` frames
-    either side, so each chunk's core gives the same answer as the whole array would.
-    """
-    cfg = cfg or ShotDetectorConfig()
-    n = grids.shape[0]
-    ctx = cfg.context
-    out: list[Transition] = []
-    start = 0
-    while start < n:
-        stop = min(n, start + cfg.chunk_frames)
-        lo, hi = max(0, start - ctx), min(n, stop + ctx)
-        for t in _detect_range(grids[lo:hi], cfg):
-            f = t.frame + lo
-            if start <= f < stop and not (f == lo and lo > 0):
-                out.append(Transition(f, t.kind, t.length, t.strength))
-        start = stop
-    # Chunk borders can leave two boundaries closer than a shot: keep the earlier.
-    dedup: list[Transition] = []
-    for t in out:
-        if dedup and t.frame - dedup[-1].frame < cfg.min_shot_frames:
-            continue
-        dedup.append(t)
-    return dedup
+    return detect(Evidence(grids), detector_set("grids", cfg))
 
 
 def shots_from_transitions(info: VideoInfo, transitions: list[Transition]) -> list[Shot]:
