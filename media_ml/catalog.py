@@ -237,19 +237,31 @@ class Catalog:
         self.path = db
         if self.root.exists() and not self.root.is_dir():
             raise LibraryError(f"{self.root}: exists and is not a directory")
-        if db.is_file() and db.stat().st_size == 0:
-            raise LibraryError(
-                f"{db}: the catalog is empty (0 bytes), so this is not a usable library (an "
-                f"interrupted copy?); restore it from a backup, or remove {db} to start afresh")
-        if not db.exists():
-            if readonly or not create:
+        empty = (f"{db}: the catalog is empty (0 bytes), so this is not a usable library (an "
+                 f"interrupted copy?); restore it from a backup, or remove {db} to start afresh")
+        if not db.exists() or (db.is_file() and db.stat().st_size == 0):
+            if not db.exists() and (readonly or not create):
                 raise LibraryError(f"{self.root}: not a media-ml library (no {CATALOG})")
+            if readonly:
+                raise LibraryError(empty)
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise LibraryError(f"{self.root}: cannot create the library: {e.strerror}") from e
+            # Create under the writer lock: a second process creating the same library waits
+            # for the schema instead of finding a 0-byte file half made.
+            with WriterLock(self.root, wait=busy_timeout_s(), what="media-ml (new library)"):
+                if db.is_file() and db.stat().st_size == 0:
+                    raise LibraryError(empty)
+                try:
+                    self.conn = self._connect()
+                    if self._schema_version() is None:
+                        self._create()
+                except sqlite3.DatabaseError as e:
+                    raise LibraryError(f"{db}: cannot create catalog: {e}") from e
         try:
-            self.conn = self._connect()
+            if not hasattr(self, "conn"):
+                self.conn = self._connect()
             version = self._schema_version()
             if version is None or version < SCHEMA_VERSION:
                 self._upgrade(version)

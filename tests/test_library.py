@@ -485,3 +485,18 @@ def test_ingest_leaves_small_changes_in_the_catalog_and_folds_big_ones_into_the_
         assert now["files"] != first["files"] and now["count"] == len(lib.keyframes())
         assert now["metadata"]["generation_id"] == lib.catalog.state()["generation_id"]
         assert now["trained_for"] == first["trained_for"]  # updated in place, not retrained
+
+
+def test_processes_creating_one_library_at_once_all_succeed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = tmp_path / "lib"
+    code = ("import sys; from media_ml import Library\n"
+            "with Library(sys.argv[1]) as lib: print(lib.catalog.library_id)")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(root)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [e[-500:] for _, e in outs]
+    ids = {o.strip() for o, _ in outs}
+    assert len(ids) == 1 and len(ids.pop()) == 32  # one library, made once
