@@ -39,7 +39,7 @@ from urllib.parse import quote
 import numpy as np
 
 from media_ml.errors import LibraryError, UsageError
-from media_ml.lockfile import WriterLock
+from media_ml.lockfile import WriterLock, current_writer
 from media_ml.types import Face, Keyframe, Shot, Signals, Video, VideoResult
 
 log = logging.getLogger(__name__)
@@ -243,6 +243,10 @@ class Catalog:
             if not db.exists() and (readonly or not create):
                 raise LibraryError(f"{self.root}: not a media-ml library (no {CATALOG})")
             if readonly:
+                writer = current_writer(self.root)
+                if writer is not None:  # a writer is making it right now
+                    raise LibraryError(f"{self.root}: not a media-ml library yet: it is being "
+                                       f"created by {writer}")
                 raise LibraryError(empty)
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
@@ -283,6 +287,8 @@ class Catalog:
             try:
                 conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
             except sqlite3.OperationalError:
+                if os.access(self.root, os.W_OK):
+                    raise  # a writable folder: a real error (or a writer mid-change), not storage
                 # A library on read-only storage: WAL's shared-memory file cannot be made, and
                 # no one can be writing it, so read it as an immutable file.
                 conn.close()
@@ -298,11 +304,10 @@ class Catalog:
         return conn
 
     def _schema_version(self) -> int | None:
-        has_meta = self.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-        if not has_meta:
-            tables = self.conn.execute(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+        # One statement, one snapshot: another process may commit the schema between two.
+        tables = {r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'").fetchall()}
+        if "meta" not in tables:
             if tables:
                 raise LibraryError(f"{self.path}: an SQLite file, but not a media-ml catalog")
             return None

@@ -109,3 +109,24 @@ def _holder(path: Path) -> str:
             if isinstance(since, int | float) else "?")
     return (f"PID {info['pid']} on {info.get('host', '?')} "
             f"({info.get('command') or 'media-ml'}, since {when})")
+
+
+def current_writer(root: str | Path) -> str | None:
+    """Who holds the library's writer lock right now (None if nobody), without taking it for
+    longer than the check and without needing write access."""
+    path = Path(root) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder(path)
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

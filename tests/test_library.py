@@ -500,3 +500,35 @@ def test_processes_creating_one_library_at_once_all_succeed(tmp_path: Path) -> N
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [e[-500:] for _, e in outs]
     ids = {o.strip() for o, _ in outs}
     assert len(ids) == 1 and len(ids.pop()) == 32  # one library, made once
+
+
+def test_readers_racing_the_creation_of_a_library_see_no_library_or_a_whole_one(
+    tmp_path: Path,
+) -> None:
+    errors: list[str] = []
+    for i in range(10):
+        root = tmp_path / f"lib{i}"
+        done = threading.Event()
+        seen: list[int] = []
+
+        def reader(root: Path = root, done: threading.Event = done,
+                   seen: list[int] = seen) -> None:
+            while not done.is_set() or not seen:
+                try:
+                    with Library(root, readonly=True) as lib:
+                        seen.append(len(lib.videos()))
+                except LibraryError as e:
+                    if "not a media-ml library" not in str(e):
+                        errors.append(str(e))
+                        return
+
+        threads = [threading.Thread(target=reader) for _ in range(2)]
+        for t in threads:
+            t.start()
+        with Library(root):
+            pass
+        done.set()
+        for t in threads:
+            t.join(30)
+        assert seen and set(seen) == {0}
+    assert errors == []
