@@ -10,9 +10,9 @@ from media_ml.detectors.classic import (
     FadeDetector,
     FlashSuppressor,
     GradualDetector,
-    HistogramCutDetector,
 )
-from media_ml.detectors.ensemble import ConfirmedCutDetector, HistogramGradualDetector
+from media_ml.detectors.ensemble import ConfirmedCutDetector
+from media_ml.detectors.histograms import HistogramCutDetector, HistogramGradualDetector
 from media_ml.detectors.learned import LearnedConfig, LearnedDetector
 from media_ml.errors import UsageError
 from media_ml.extractors.shots import ShotDetectorConfig
