@@ -278,7 +278,7 @@ def machine() -> str:
 
 
 def part_accuracy(clips: dict[str, Path]) -> None:
-    from media_ml.evaluate import Score, load_truth, match
+    from media_ml.detectors.scoring import Score, load_truth, match
 
     emit("## Accuracy\n")
     emit("Tolerance ±2 frames for cuts; a gradual transition matches anywhere inside its span ±2.")
@@ -653,7 +653,7 @@ def ours_set(path: Path, detectors: str) -> list[int]:
 
 
 def part_motion(sets: dict[str, list[Path]]) -> None:
-    from media_ml.evaluate import KindScores, Score, load_truth, score_kinds
+    from media_ml.detectors.scoring import KindScores, Score, load_truth, score_kinds
 
     emit("## Motion sets\n")
     emit("Clips from `sample_media/make_motion_samples.py` (tune and eval share no photo, no bikes "

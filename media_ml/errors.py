@@ -8,8 +8,11 @@ Every error names the input it is about and the reason, so a batch can report it
     ├── ModelLoadError      embedding model weights cannot be had; says how to provide them
     ├── LibraryError        the on-disk library is unusable (wrong schema, locked, corrupt)
     │   ├── IndexCorruptError   the vector index does not match its manifest
-    │   └── SourceChangedError  a video's file changed or vanished since it was ingested
+    │   ├── SourceChangedError  a video's file changed or vanished since it was ingested
+    │   └── PolicyStateError    a policy snapshot belongs to another library or feature set
     └── UsageError          invalid argument from a caller (bad size, k <= 0, unknown id…)
+        ├── NotFoundError       an id names nothing (unknown decision, video, candidate…)
+        └── DecisionExpiredError a reward came after its decision's reward wait time
 """
 
 from __future__ import annotations
@@ -63,3 +66,15 @@ class SourceChangedError(LibraryError):
 
 class UsageError(MediaMLError):
     """An argument is invalid."""
+
+
+class NotFoundError(UsageError):
+    """An id names nothing the library holds."""
+
+
+class DecisionExpiredError(UsageError):
+    """A reward arrived after its decision's reward wait time (the default reward applied)."""
+
+
+class PolicyStateError(LibraryError):
+    """A policy snapshot cannot be used here (another library, feature set or engine version)."""

@@ -59,7 +59,7 @@ def test_every_detector_and_suppressor_meets_the_protocol() -> None:
 def test_sets_find_every_transition_of_the_sample_clips(
     samples_dir: Path, sample_features: dict[str, tuple[np.ndarray, np.ndarray]], name: str
 ) -> None:
-    from media_ml.evaluate import load_truth, match
+    from media_ml.detectors.scoring import load_truth, match
 
     for clip, (grids, hists) in sample_features.items():
         truth = load_truth(samples_dir / f"{clip}.json")

@@ -12,7 +12,7 @@ import make_motion_samples as mms
 import numpy as np
 import pytest
 
-from media_ml.evaluate import score_kinds
+from media_ml.detectors.scoring import score_kinds
 
 SIZE = (320, 180)
 

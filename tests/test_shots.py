@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from media_ml.evaluate import Score, load_truth, match
+from media_ml.detectors.scoring import Score, load_truth, match
 from media_ml.extractors import video
 from media_ml.extractors.shots import ShotDetectorConfig, detect_transitions
 from media_ml.pipeline import IngestSettings, InlineExecutor, analyse_shots
