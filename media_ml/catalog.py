@@ -435,6 +435,15 @@ class Catalog:
             args = (video_id,)
         return _stack(self.conn.execute(sql + " ORDER BY v.keyframe_id", args).fetchall())
 
+    def vectors_sample(self, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """About ``max_rows`` stored vectors spread over the library (every k-th id), so fitting
+        on a large library never loads all of it."""
+        n = int(self.conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+        stride = max(1, -(-n // max(1, max_rows)))
+        return _stack(self.conn.execute(
+            "SELECT keyframe_id, vector FROM vectors WHERE keyframe_id % ? = 0 "
+            "ORDER BY keyframe_id LIMIT ?", (stride, max_rows)).fetchall())
+
     def vectors_after(self, keyframe_id: int) -> tuple[np.ndarray, np.ndarray]:
         """Vectors of keyframes with ids above ``keyframe_id`` (ids only grow: what was added
         since an index that held everything up to that id was made)."""
@@ -579,6 +588,17 @@ class Catalog:
                JOIN candidates c ON c.id = f.candidate_id
                WHERE c.video_id=? AND f.context=? ORDER BY f.id""", (_id(video_id), context))
         return {int(cid): str(v) for cid, v in rows}
+
+    def candidates_token(self, video_id: int, context: str) -> tuple[Any, ...]:
+        """Changes whenever a video's candidates for a context may change: a re-ingest or
+        re-embed of the video, or a new verdict on it in that context (one cheap read)."""
+        row = self.conn.execute(
+            """SELECT v.thumbs, v.ingested_at, v.model,
+                      (SELECT value FROM meta WHERE key='generation_id'),
+                      (SELECT MAX(f.id) FROM feedback f JOIN candidates c
+                       ON c.id = f.candidate_id WHERE c.video_id = v.id AND f.context = ?)
+               FROM videos v WHERE v.id = ?""", (context, _id(video_id))).fetchone()
+        return tuple(row) if row is not None else ()
 
     def keyframe_verdicts(self, video_id: int, context: str) -> dict[int, str]:
         """The latest verdict per keyframe of a video in a context (whatever the crop was)."""

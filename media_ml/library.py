@@ -27,6 +27,8 @@ from media_ml.types import Keyframe, Shot, Video
 if TYPE_CHECKING:
     from media_ml.catalog import Verdict
     from media_ml.extractors.clip import ClipEmbedder, ModelSpec
+    from media_ml.personalize.log import DecisionRecord
+    from media_ml.personalize.personalizer import Decision, LearnReport, Personalizer
     from media_ml.pipeline import Executor, IngestSettings
     from media_ml.ranking.contexts import Context
     from media_ml.ranking.suggest import Suggestions
@@ -106,8 +108,12 @@ class Library:
         self._lock_depth = 0
         self._index: tuple[str, IndexView] | None = None
         self._model_identity: tuple[str, str] | None = None
+        self._personalizer: Personalizer | None = None
 
     def close(self) -> None:
+        if self._personalizer is not None:
+            self._personalizer.close()
+            self._personalizer = None
         self.catalog.close()
 
     def __enter__(self) -> Library:
@@ -395,3 +401,34 @@ class Library:
     def feedback(self, candidate: int, verdict: str, note: str | None = None) -> Verdict:
         """Record an editor's accept/reject of a candidate (context and rank are recorded)."""
         return self.catalog.add_feedback(candidate, verdict, note)
+
+    # -- personalization -------------------------------------------------------------------
+
+    @property
+    def personalizer(self) -> Personalizer:
+        """The library's personalization loop (settings from ``DIR/personalize``)."""
+        if self._personalizer is None:
+            from media_ml.personalize.personalizer import Personalizer
+
+            self._personalizer = Personalizer(self)
+        return self._personalizer
+
+    def choose(self, video: int | str, context: str, member: object = None) -> Decision:
+        """Pick the artwork for one member context, with a logged propensity.
+
+        >>> d = lib.choose(7, "web-row", member={"device": "tv", "hour": 21})  # doctest: +SKIP
+        >>> lib.reward(d.decision_id, 1.0)                                     # doctest: +SKIP
+        """
+        return self.personalizer.choose(video, context, member)
+
+    def reward(self, decision_id: object, value: object) -> DecisionRecord:
+        """Join a reward to a logged decision (late or repeated rewards aggregate)."""
+        return self.personalizer.reward(decision_id, value)
+
+    def decisions(self, after: int = 0) -> Iterator[DecisionRecord]:
+        """Every logged decision in id order, with its reward (None until known)."""
+        return self.personalizer.decisions(after)
+
+    def learn(self, *, restart: bool = False, wait: float | None = 60.0) -> LearnReport:
+        """Fold decisions with final rewards into the policy; write the next snapshot."""
+        return self.personalizer.learn(restart=restart, wait=wait)

@@ -218,6 +218,7 @@ def suggest(catalog: Catalog, video_id: int, context: Context, k: int = 10,
     total_w = sum(w.values()) or 1.0
     scores = np.zeros(len(kept), np.float32)
     contribs: list[dict[str, float]] = []
+    raw: list[dict[str, float]] = []
     for i, (kf, crop) in enumerate(kept):
         s = kf.signals
         values = {
@@ -230,6 +231,7 @@ def suggest(catalog: Catalog, video_id: int, context: Context, k: int = 10,
             values["prompt"] = float(prompt[i])
         c = {name: round(w[name] * values[name] / total_w, 5) for name in w}
         contribs.append(c)
+        raw.append(values)
         scores[i] = sum(c.values())
     accepted = {kid for kid, v in judged.items() if v == "accept"}
     order = mmr(scores, vecs, [kf.shot_index for kf, _ in kept], k, context.diversity,
@@ -244,7 +246,7 @@ def suggest(catalog: Catalog, video_id: int, context: Context, k: int = 10,
             reasons=_reasons(contribs[i], crop, kf.signals.faces), rank=rank,
             thumbnail=kf.thumbnail, feedback="accept" if kf.id in accepted else None,
             source={"pts": kf.pts, "seek_pts": kf.seek_pts, "width": kf.width,
-                    "height": kf.height},
+                    "height": kf.height, "values": raw[i]},
         ))
     catalog.record_ranks([(c.candidate_id, c.rank, c.score) for c in out], time.time())
     return Suggestions(video_id, context, out, filtered, rejected)
