@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -19,7 +20,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from media_ml.errors import IndexCorruptError, MediaMLError, ModelLoadError, UsageError
 from media_ml.validate import (
@@ -325,8 +326,140 @@ def _contexts_file(text: str, name: str) -> Path:
     return regular_file(text, name, max_bytes=MAX_FILE_BYTES)
 
 
+def _member_json(text: str, name: str) -> dict[str, Any]:
+    """``--member``: a JSON object of member context fields (checked again field by field)."""
+    from media_ml.personalize.features import validate_member
+
+    if len(text) > 65536:
+        raise UsageError(f"{name} is longer than 64 KiB")
+
+    def no_constant(c: str) -> Any:
+        raise UsageError(f"{name}: {c} is not a finite number")
+
+    try:
+        doc = json.loads(text, parse_constant=no_constant)
+    except ValueError as e:
+        raise UsageError(f"{name} must be a JSON object, e.g. '{{\"device\": \"tv\"}}': "
+                         f"{e}") from e
+    return validate_member(doc, "--member")
+
+
+def _open_personalizing(args: argparse.Namespace) -> Any:
+    from media_ml.library import Library
+
+    return Library(args.library, create=False)
+
+
+def cmd_choose(args: argparse.Namespace) -> int:
+    with _open_personalizing(args) as lib:
+        d = lib.choose(args.video, args.context, args.member)
+    _emit(d.as_json(), args.json,
+          f"decision {d.decision_id}: candidate {d.candidate_id} (p = {d.propensity:.3f}, "
+          f"{d.policy} v{d.policy_version}{', explored' if d.explored else ''}"
+          f"{'; ' + d.reason if d.reason else ''})")
+    return 0
+
+
+def cmd_reward(args: argparse.Namespace) -> int:
+    with _open_personalizing(args) as lib:
+        rec = lib.reward(args.decision, args.value)
+    _emit(rec.as_json(), args.json,
+          f"decision {rec.decision_id}: reward {args.value:g} recorded "
+          f"({rec.reward_count} so far; {rec.reward_status})")
+    return 0
+
+
+def cmd_decisions(args: argparse.Namespace) -> int:
+    from media_ml.library import Library
+
+    with Library(args.library, create=False) as lib:
+        p = lib.personalizer
+        if args.parquet:
+            n = p.log.export_parquet(args.parquet, p.config.default_reward)
+            _emit({"parquet": str(args.parquet), "rows": n}, args.json,
+                  f"{n} decisions written to {args.parquet}")
+            return 0
+        records = list(itertools.islice(p.decisions(after=args.after), args.limit))
+        stats = p.log.stats()
+    lines = [f"{stats['decisions']} decisions, {stats['rewards']} rewards, "
+             f"{stats['explored']} explored, {stats['fallback']} editorial fallback, "
+             f"{stats['learned']} learned"]
+    lines += [f"{r.decision_id:>8}  video {r.video_id} {r.context:<14} candidate "
+              f"{r.candidate_id:<6} p={r.propensity:.3f} {r.policy} v{r.policy_version} "
+              f"reward={'-' if r.reward is None else f'{r.reward:g}'} ({r.reward_status})"
+              for r in records]
+    _emit({"decisions": [r.as_json() for r in records], "stats": stats}, args.json,
+          "\n".join(lines))
+    return 0
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    with _open_personalizing(args) as lib:
+        rep = lib.learn(restart=args.restart, wait=args.wait)
+    text = (f"policy {rep.policy} v{rep.version}: learned {rep.learned} decisions "
+            f"({rep.total} in all"
+            f"{f', warm start from {rep.warm_start} verdicts' if rep.warm_start else ''}); "
+            f"{rep.pending} waiting for a final reward; snapshot {rep.snapshot}"
+            if rep.version is not None else
+            f"nothing new to learn ({rep.pending} decisions waiting for a final reward)")
+    _emit(rep.as_json(), args.json, text)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from media_ml.library import Library
+    from media_ml.personalize.offline import evaluate_policy
+
+    with Library(args.library, create=False) as lib:
+        plot = args.plot or str(Path(args.library) / "personalize" / "evaluation.png")
+        rep = evaluate_policy(lib.personalizer, args.policy, estimator=args.estimator,
+                              n_bootstrap=args.n_bootstrap, random_state=args.seed, plot=plot)
+    lines = [f"{args.policy} vs the logging policy on {rep.n} logged decisions "
+             f"(logging policy's value {rep.logging_value:.4f}):"]
+    lines += [f"  {name:<6} {e.value:.4f}  (95 % CI {e.low:.4f}–{e.high:.4f})"
+              for name, e in rep.estimates.items()]
+    lines.append(f"  {rep.comparison.candidate.name}: {rep.comparison.summary()}")
+    lines.append(f"plot: {rep.plot}")
+    _emit(rep.as_json(), args.json, "\n".join(lines))
+    return 0
+
+
+def cmd_personalize(args: argparse.Namespace) -> int:
+    from media_ml.library import Library
+    from media_ml.personalize.config import load_config, save_config
+
+    with Library(args.library, create=False) as lib:
+        config = load_config(lib.root)
+        if args.set:
+            values = {}
+            for item in args.set:
+                key, eq, value = item.partition("=")
+                if not eq:
+                    raise UsageError(f"--set takes key=value, got {item!r}")
+                values[key.strip()] = value.strip()
+            config = config.with_values(values)
+            save_config(lib.root, config)
+        state = lib.personalizer.policy_state()
+    doc = {**state, "settings": config.as_json()}
+    _emit(doc, args.json, "\n".join([f"serving {state['policy']} v{state['version']}"
+                                     + (f" (problem: {state['problem']})"
+                                        if state["problem"] else "")]
+                                    + [f"  {k} = {v}" for k, v in config.as_json().items()]))
+    return 0
+
+
+class _ArgumentError(Exception):
+    """argparse refused an argument (exit 2); carries its message for ``--json``."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise _ArgumentError(f"{self.prog.removeprefix('media-ml ')}: {message}")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="media-ml", description=__doc__.splitlines()[0])
+    p = _Parser(prog="media-ml", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="more logging (-vv: debug, with tracebacks)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
@@ -444,6 +577,71 @@ def _parser() -> argparse.ArgumentParser:
     common(s, cluster=False)
     s.set_defaults(func=cmd_feedback)
 
+    s = sub.add_parser("choose", help="choose a title's artwork for a member (logged, with its "
+                                      "propensity)")
+    library(s)
+    s.add_argument("--video", required=True, type=arg_type(_video_ref, "--video"),
+                   help="video id (or path)")
+    s.add_argument("--context", required=True, type=arg_type(safe_name, "--context"),
+                   help="context name")
+    s.add_argument("--member", type=arg_type(_member_json, "--member"), default={},
+                   help='member context as JSON, e.g. \'{"device": "tv", "hour": 21}\'')
+    common(s, cluster=False)
+    s.set_defaults(func=cmd_choose)
+
+    s = sub.add_parser("reward", help="send the reward of a decision")
+    library(s)
+    s.add_argument("--decision", required=True, type=arg_type(record_id, "--decision"),
+                   help="the decision id (from choose)")
+    s.add_argument("--value", required=True, type=_float("--value", -1e6, 1e6),
+                   help="the reward, a finite number (e.g. 1 for a quality play)")
+    common(s, cluster=False)
+    s.set_defaults(func=cmd_reward)
+
+    s = sub.add_parser("decisions", help="list the decision log, or export it to Parquet")
+    library(s)
+    s.add_argument("--after", type=_int("--after", 0, 2**63 - 1), default=0,
+                   help="only decisions with a larger id")
+    s.add_argument("--limit", type=_int("--limit", 1, 10_000_000), default=1000,
+                   help="at most this many (default 1000)")
+    s.add_argument("--parquet", type=_path("--parquet"),
+                   help="write every decision to this Parquet file instead")
+    common(s, cluster=False)
+    s.set_defaults(func=cmd_decisions)
+
+    s = sub.add_parser("learn", help="fold rewarded decisions into the policy (next snapshot)")
+    library(s)
+    s.add_argument("--restart", action="store_true",
+                   help="start a new policy and learn the whole log again")
+    s.add_argument("--wait", type=_float("--wait", 0, 7 * 86400), default=60.0,
+                   help="wait at most this many seconds for another learner (default 60)")
+    common(s, cluster=False)
+    s.set_defaults(func=cmd_learn)
+
+    s = sub.add_parser("evaluate", help="estimate a policy's value on the decision log "
+                                        "(offline, before an A/B test)")
+    library(s)
+    s.add_argument("--policy", required=True, type=_text("--policy", 256),
+                   help="editorial, uniform, current, or a policy with settings "
+                        "(vw-squarecb, vw-epsilon:epsilon=0.2, thompson…)")
+    s.add_argument("--estimator", choices=("replay", "ips", "snips", "dm", "dr", "sndr"),
+                   default="snips", help="estimator of the lift line (default snips)")
+    s.add_argument("--n-bootstrap", type=_int("--n-bootstrap", 100, 100_000), default=1000,
+                   help="bootstrap resamples (default 1000)")
+    s.add_argument("--seed", type=_int("--seed", 0, 2**32 - 1), default=0, help="random seed")
+    s.add_argument("--plot", type=_path("--plot"),
+                   help="PNG of the estimates (default DIR/personalize/evaluation.png)")
+    common(s, cluster=False)
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("personalize", help="show or change the personalization settings")
+    library(s)
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", type=_text("--set", 256),
+                   help="change a setting (policy, epsilon, min_propensity, max_explore_share, "
+                        "kill_switch, reward_wait_s, default_reward, aggregation, max_arms…)")
+    common(s, cluster=False)
+    s.set_defaults(func=cmd_personalize)
+
     s = sub.add_parser("reindex", help="rebuild the vector index from the stored vectors")
     library(s, writer=True)
     s.add_argument("--memory-mb", type=_float("--memory-mb", 0, MAX_MEMORY_MB, low_open=True),
@@ -537,8 +735,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             args = _parser().parse_args(argv)
-        except SystemExit as e:  # argparse printed usage and the refused argument (or --help)
+        except SystemExit as e:  # --help, --version
             return e.code if isinstance(e.code, int) else 2
+        except _ArgumentError as e:  # argparse printed the usage; the reason, as JSON if asked
+            words = sys.argv[1:] if argv is None else list(argv)
+            return _fail(str(e), 2, "--json" in words)
         as_json = bool(getattr(args, "json", False))
         verbose = args.verbose + args.sub_verbose
         level = logging.WARNING - 10 * min(verbose, 2)
