@@ -66,9 +66,10 @@ class VWPolicy:
 
         self.config = config
         self.name = config.policy
-        args = config.vw_args().split()
-        if model is not None:
-            args += ["-i", str(model)]
+        # A saved model carries its reductions (exploration, interactions, seed); giving them
+        # again can disagree with what VW stored (--bag rewrites its seed), so only -l is added.
+        args = (config.vw_args().split() if model is None
+                else ["--quiet", "-l", repr(config.learning_rate), "-i", str(model)])
         try:
             self._vw = vowpalwabbit.Workspace(arg_list=args, enable_logging=False)
         except Exception as e:  # VW raises plain RuntimeError on a bad or foreign model file

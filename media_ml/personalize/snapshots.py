@@ -115,8 +115,8 @@ class SnapshotStore:
         where = f"policy snapshot v{snap.version} ({snap.model.parent})"
         if m.get("library_id") != features.library_id:
             raise PolicyStateError(f"{where} was learned in library {m.get('library_id')!r}, "
-                                   f"not this one ({features.library_id}); remove it or learn "
-                                   "again here")
+                                   f"not this one ({features.library_id}); run `media-ml learn "
+                                   "--restart` to learn this library's own")
         if m.get("features") != features.as_json():
             raise PolicyStateError(f"{where} was learned on another feature set "
                                    f"({m.get('features')} vs {features.as_json()}); run "
