@@ -352,7 +352,7 @@ def _open_personalizing(args: argparse.Namespace) -> Any:
 
 def cmd_choose(args: argparse.Namespace) -> int:
     with _open_personalizing(args) as lib:
-        d = lib.choose(args.video, args.context, args.member)
+        d = lib.choose(args.video, args.context, args.member, args.contexts)
     _emit(d.as_json(), args.json,
           f"decision {d.decision_id}: candidate {d.candidate_id} (p = {d.propensity:.3f}, "
           f"{d.policy} v{d.policy_version}{', explored' if d.explored else ''}"
@@ -586,6 +586,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="context name")
     s.add_argument("--member", type=arg_type(_member_json, "--member"), default={},
                    help='member context as JSON, e.g. \'{"device": "tv", "hour": 21}\'')
+    s.add_argument("--contexts", type=arg_type(_contexts_file, "--contexts"),
+                   help="TOML file with more contexts (at most 1 MB)")
     common(s, cluster=False)
     s.set_defaults(func=cmd_choose)
 

@@ -413,13 +413,14 @@ class Library:
             self._personalizer = Personalizer(self)
         return self._personalizer
 
-    def choose(self, video: int | str, context: str, member: object = None) -> Decision:
+    def choose(self, video: int | str, context: str, member: object = None,
+               contexts_file: str | Path | None = None) -> Decision:
         """Pick the artwork for one member context, with a logged propensity.
 
         >>> d = lib.choose(7, "web-row", member={"device": "tv", "hour": 21})  # doctest: +SKIP
         >>> lib.reward(d.decision_id, 1.0)                                     # doctest: +SKIP
         """
-        return self.personalizer.choose(video, context, member)
+        return self.personalizer.choose(video, context, member, contexts_file)
 
     def reward(self, decision_id: object, value: object) -> DecisionRecord:
         """Join a reward to a logged decision (late or repeated rewards aggregate)."""

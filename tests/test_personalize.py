@@ -556,3 +556,67 @@ def test_simulator_is_seeded_and_drifts():
     assert not np.allclose(drifting.probabilities(ma, arms, 3000), a.probabilities(ma, arms))
     with pytest.raises(UsageError, match="strength"):
         MemberSimulator(strength=float("nan"))
+
+
+def test_threads_share_one_library_for_choose_and_reward(lib_root: Path):
+    """A service answers from several threads: decisions and rewards never interleave badly."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lib, p = _open(lib_root)
+
+    def work(i: int) -> int:
+        d = p.choose(i % 2 + 1, "web-row", {"device": ["tv", "web"][i % 2], "hour": i % 24})
+        p.reward(d.decision_id, float(i % 3 == 0))
+        return d.decision_id
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(work, range(200)))
+    assert len(set(ids)) == 200
+    recs = list(p.decisions())
+    assert len(recs) == 200 and all(r.reward_count == 1 for r in recs)
+    p.close()
+    lib.close()
+
+
+def test_decisions_survive_a_reingest_and_arms_keep_their_ids(lib_root: Path, samples_dir: Path,
+                                                              tiny_model_dir: Path):
+    from media_ml.pipeline import IngestSettings
+
+    lib, p = _open(lib_root)
+    before = p.choose(1, "web-row", MEMBER)
+    p.reward(before.decision_id, 1.0)
+    arms_before = {a.candidate_id for a in p.arms(1, "web-row")[0]}
+    path = lib.video(1).path
+    rep = lib.ingest([path], model="tiny-test:untrained", model_config=str(tiny_model_dir),
+                     workers=0, progress=False, settings=IngestSettings(detectors="grids"))
+    assert rep.ingested and not rep.failed  # new settings: a real re-ingest
+    recs = list(p.decisions())
+    assert [(r.decision_id, r.candidate_id, r.reward) for r in recs] == [
+        (before.decision_id, before.candidate_id, 1.0)]
+    after = p.choose(1, "web-row", MEMBER)
+    arms_after = {r.candidate_id for r in after.ranking}
+    assert arms_before & arms_after  # re-linked candidates keep their ids
+    p.close()
+    lib.close()
+
+
+def test_a_snapshot_of_another_feature_set_is_refused(lib_root: Path):
+    lib, p = _open(lib_root)
+    p.reward(p.choose(1, "web-row", MEMBER).decision_id, 1.0)
+    p.learn()
+    p.close()
+    # The library's vectors now come from another model (as after a re-embed): the CLIP
+    # projection is refitted, so the snapshot's features no longer mean the same.
+    con = sqlite3.connect(lib_root / "catalog.sqlite")
+    con.execute("UPDATE meta SET value = value || '-v2' WHERE key = 'weights'")
+    con.commit()
+    con.close()
+    p = Personalizer(lib, PersonalizeConfig(), clock=Clock())
+    d = p.choose(1, "web-row", MEMBER)
+    assert d.mode == "fallback" and "another feature set" in (d.reason or "")
+    with pytest.raises(PolicyStateError, match="another feature set"):
+        p.learn()
+    assert p.learn(restart=True).version == 2
+    assert p.choose(1, "web-row", MEMBER).mode == "policy"
+    p.close()
+    lib.close()

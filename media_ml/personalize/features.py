@@ -15,6 +15,7 @@ identity, and a snapshot made with other features is refused, never used by coin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -119,7 +120,9 @@ class Arm:
     features: tuple[tuple[str, float], ...]  # numeric arm features (signals, crop, clip dims)
     context: str
 
+    @functools.cached_property
     def line(self) -> str:
+        """The arm's line of a VW ADF example (made once per arm: arms repeat every round)."""
         values = " ".join(f"{k}:{v:.6g}" for k, v in self.features)
         return f"|a cand={self.candidate_id} {values} |c ctx={_escape(self.context)}"
 
@@ -150,7 +153,7 @@ def arm_features(values: Mapping[str, float], crop: Mapping[str, int], width: in
 
 def example(member: Member, arms: Sequence[Arm]) -> list[str]:
     """A VW ``--cb_explore_adf`` example (shared line + one line per arm)."""
-    return [member_line(member)] + [a.line() for a in arms]
+    return [member_line(member)] + [a.line for a in arms]
 
 
 def labelled(member: Member, arms: Sequence[Arm], action: int, cost: float,

@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -144,6 +145,9 @@ class DecisionLog:
         self.readonly = readonly
         self._arm_sets: dict[str, int] = {}
         self._schema: dict[str, str] | None = None
+        # One connection shared by a process's threads (a service): a transaction must not
+        # interleave with another thread's statements.
+        self._mutex = threading.RLock()
         if readonly and not self.path.exists():
             self.conn = sqlite3.connect(":memory:", isolation_level=None,
                                         check_same_thread=False)
@@ -176,21 +180,26 @@ class DecisionLog:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        cur = self.conn.cursor()
-        try:
-            cur.execute("BEGIN IMMEDIATE")
-            yield cur
-            cur.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                cur.execute("ROLLBACK")
-            raise
+        with self._mutex:
+            cur = self.conn.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    cur.execute("ROLLBACK")
+                raise
+
+    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._mutex:
+            return self.conn.execute(sql, params).fetchall()
 
     # -- writes ------------------------------------------------------------------------------
 
     def member_schema(self) -> dict[str, str]:
         if self._schema is None:
-            self._schema = dict(self.conn.execute("SELECT name, kind FROM member_schema"))
+            self._schema = dict(self._fetch("SELECT name, kind FROM member_schema"))
         return self._schema
 
     def check_member(self, member: Member) -> None:
@@ -302,7 +311,8 @@ class DecisionLog:
 
     def decision(self, decision_id: object, default_reward: float = 0.0) -> DecisionRecord:
         did = decision_id_value(decision_id)
-        row = self.conn.execute(self._SELECT + " WHERE d.id=?", (did,)).fetchone()
+        rows = self._fetch(self._SELECT + " WHERE d.id=?", (did,))
+        row = rows[0] if rows else None
         if row is None:
             raise NotFoundError(f"unknown decision id {did}")
         return self._record(row, default_reward, self.clock(), {})
@@ -315,9 +325,8 @@ class DecisionLog:
         cache: dict[str, tuple[Arm, ...]] = {}
         last = after
         while True:
-            rows = self.conn.execute(
-                self._SELECT + f" WHERE d.id > ? {where} ORDER BY d.id LIMIT ?",
-                (last, *params, batch)).fetchall()
+            rows = self._fetch(self._SELECT + f" WHERE d.id > ? {where} ORDER BY d.id LIMIT ?",
+                               (last, *params, batch))
             for row in rows:
                 yield self._record(row, default_reward, now, cache)
             if len(rows) < batch:
@@ -327,14 +336,14 @@ class DecisionLog:
                 cache.clear()
 
     def count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
+        return int(self._fetch("SELECT COUNT(*) FROM decisions")[0][0])
 
     def stats(self) -> dict[str, int]:
-        row = self.conn.execute(
+        row = self._fetch(
             """SELECT COUNT(*), COALESCE(SUM(explored), 0),
                       COALESCE(SUM(mode = 'fallback'), 0),
-                      COALESCE(SUM(learned_in IS NOT NULL), 0) FROM decisions""").fetchone()
-        rewards = int(self.conn.execute("SELECT COUNT(*) FROM rewards").fetchone()[0])
+                      COALESCE(SUM(learned_in IS NOT NULL), 0) FROM decisions""")[0]
+        rewards = int(self._fetch("SELECT COUNT(*) FROM rewards")[0][0])
         return {"decisions": int(row[0]), "explored": int(row[1]), "fallback": int(row[2]),
                 "learned": int(row[3]), "rewards": rewards}
 
@@ -375,9 +384,9 @@ class DecisionLog:
                               params=(version,))
 
     def learned_count(self, version: int) -> int:
-        return int(self.conn.execute(
+        return int(self._fetch(
             "SELECT COUNT(*) FROM decisions WHERE learned_in IS NOT NULL AND learned_in <= ?",
-            (version,)).fetchone()[0])
+            (version,))[0][0])
 
     # -- export ------------------------------------------------------------------------------
 

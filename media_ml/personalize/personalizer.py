@@ -137,7 +137,8 @@ class Personalizer:
         self.log = DecisionLog(self.root, self.library_id, aggregation=self.config.aggregation,
                                readonly=library.readonly, clock=clock)
         self.store = SnapshotStore(self.root)
-        self._arms: dict[tuple[int, str], tuple[tuple[Any, ...], list[Arm], dict[int, Any]]] = {}
+        self._arms: dict[tuple[int, str, str],
+                         tuple[tuple[Any, ...], list[Arm], dict[int, Any]]] = {}
         self._serving: _Serving | None = None
         self._rng = np.random.default_rng(self.config.seed)
         self._lock = threading.RLock()
@@ -174,15 +175,17 @@ class Personalizer:
         return FeatureSet(self.library_id, FEATURE_VERSION,
                           proj.identity if proj is not None and proj.dims else "")
 
-    def arms(self, video: int | str, context: str) -> tuple[list[Arm], dict[int, Any]]:
+    def arms(self, video: int | str, context: str, contexts_file: str | Path | None = None
+             ) -> tuple[list[Arm], dict[int, Any]]:
         """The arms of a decision (best editorial rank first) and their candidates by id."""
         vid = self.library.video_id(video)
         token = self.library.catalog.candidates_token(vid, context)
-        key = (vid, context)
+        key = (vid, context, str(contexts_file or ""))
         hit = self._arms.get(key)
         if hit is not None and hit[0] == token:
             return hit[1], hit[2]
-        sugg = self.library.suggest(vid, context, k=self.config.max_arms)
+        sugg = self.library.suggest(vid, context, k=self.config.max_arms,
+                                    contexts_file=contexts_file)
         proj = self.projection()
         vec_of: dict[int, np.ndarray] = {}
         if proj is not None and proj.dims:
@@ -232,18 +235,19 @@ class Personalizer:
         self._serving = _Serving(stamp, sstamp, config, policy, version, problem)
         return self._serving
 
-    def choose(self, video: int | str, context: str, member: object = None) -> Decision:
+    def choose(self, video: int | str, context: str, member: object = None,
+               contexts_file: str | Path | None = None) -> Decision:
         """Pick one of the title's candidates for this member; logged before it returns."""
         from media_ml.ranking.contexts import get_context
 
-        ctx = get_context(context).name if isinstance(context, str) else None
+        ctx = get_context(context, contexts_file).name if isinstance(context, str) else None
         if ctx is None:
             raise UsageError(f"context must be a context name, got {context!r}")
         m = validate_member(member)
         with self._lock:
             serving = self._refresh()
             cfg = serving.config
-            arms, by_id = self.arms(video, ctx)
+            arms, by_id = self.arms(video, ctx, contexts_file)
             if not arms:
                 raise UsageError(f"video {video} has no candidates for context {ctx} "
                                  "(all filtered out or rejected)")
