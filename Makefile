@@ -35,6 +35,9 @@ bench: $(STAMP) samples
 	$(PY) benchmarks/search.py
 	$(PY) benchmarks/index.py --sizes 100000 1000000
 	$(PY) benchmarks/library_index.py --n 1000000
+	$(PY) benchmarks/obd.py
+	$(PY) benchmarks/ope.py
+	$(PY) benchmarks/policies.py
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .mypy_cache

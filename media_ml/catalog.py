@@ -161,6 +161,10 @@ _KEYFRAME_COLS = ("id, video_id, shot_index, frame, time_s, width, height, brigh
                   "signals, face_boxes, thumbnail, pts, seek_pts")
 
 
+def _prefixed(prefix: str) -> str:
+    return ", ".join(prefix + c.strip() for c in _KEYFRAME_COLS.split(","))
+
+
 @dataclass(frozen=True)
 class SourceState:
     """What the catalog knows of a video's source file, to tell whether it changed."""
@@ -181,6 +185,45 @@ class CommitResult:
     removed: tuple[int, ...]
     added: tuple[int, ...]
     relinked: int
+
+
+@dataclass(frozen=True)
+class KeyframeFilter:
+    """Conditions on keyframes for browsing and for filtering search hits (None = any)."""
+
+    video_id: int | None = None
+    transition: str | None = None  # the shot's transition in: cut, dissolve, fade, wipe, none
+    faces_min: int | None = None
+    sharpness_min: float | None = None
+    sharpness_max: float | None = None
+    exposure_min: float | None = None
+    exposure_max: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(v is None for v in self.__dict__.values())
+
+    def sql(self) -> tuple[str, list[Any]]:
+        terms: list[str] = ["1"]
+        args: list[Any] = []
+        if self.video_id is not None:
+            terms.append("k.video_id = ?")
+            args.append(int(self.video_id))
+        if self.transition == "none":
+            terms.append("s.transition_in IS NULL")
+        elif self.transition is not None:
+            terms.append("s.transition_in = ?")
+            args.append(self.transition)
+        for column, low, high in (("faces", self.faces_min, None),
+                                  ("sharpness", self.sharpness_min, self.sharpness_max),
+                                  ("exposure", self.exposure_min, self.exposure_max)):
+            if low is not None:
+                terms.append(f"k.{column} >= ?")
+                args.append(low)
+            if high is not None:
+                terms.append(f"k.{column} <= ?")
+                args.append(high)
+        return " AND ".join(terms), args
 
 
 @dataclass(frozen=True)
@@ -540,6 +583,31 @@ class Catalog:
                     f"SELECT {_KEYFRAME_COLS} FROM keyframes "
                     f"WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall():
                 out[int(r[0])] = self._keyframe(r)
+        return out
+
+    def browse_keyframes(self, where: KeyframeFilter, offset: int, limit: int
+                         ) -> list[Keyframe]:
+        """A page of keyframes matching ``where`` (by video, then time): browsing without a
+        query."""
+        sql, args = where.sql()
+        rows = self.conn.execute(
+            f"SELECT {_prefixed('k.')} FROM keyframes k LEFT JOIN shots s "
+            f"ON s.video_id = k.video_id AND s.idx = k.shot_index WHERE {sql} "
+            "ORDER BY k.video_id, k.frame LIMIT ? OFFSET ?",
+            (*args, int(limit), int(offset))).fetchall()
+        return [self._keyframe(r) for r in rows]
+
+    def matching_keyframes(self, ids: Sequence[int], where: KeyframeFilter) -> set[int]:
+        """Which of ``ids`` match ``where``."""
+        sql, args = where.sql()
+        out: set[int] = set()
+        keys = [int(i) for i in ids]
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            out.update(int(r[0]) for r in self.conn.execute(
+                "SELECT k.id FROM keyframes k LEFT JOIN shots s ON s.video_id = k.video_id "
+                f"AND s.idx = k.shot_index WHERE k.id IN ({','.join('?' * len(chunk))}) "
+                f"AND {sql}", (*chunk, *args)))
         return out
 
     def _keyframe(self, r: Sequence[Any]) -> Keyframe:

@@ -448,6 +448,21 @@ def cmd_personalize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from media_ml.service import ServiceConfig, serve
+
+    if not (Path(args.library) / "catalog.sqlite").exists():
+        raise UsageError(f"{args.library}: not a media-ml library (no catalog.sqlite); ingest "
+                         "into it first")
+    config = ServiceConfig(library=Path(args.library), host=args.host, port=args.port,
+                           token=args.token or os.environ.get("MEDIA_ML_TOKEN") or None,
+                           cors_origins=tuple(args.cors_origin or ()),
+                           scheduler=args.scheduler, contexts_file=args.contexts,
+                           max_upload_bytes=int(args.max_upload_mb * 2**20))
+    serve(config, log_level="info" if args.verbose + args.sub_verbose else "warning")
+    return 0
+
+
 class _ArgumentError(Exception):
     """argparse refused an argument (exit 2); carries its message for ``--json``."""
 
@@ -643,6 +658,26 @@ def _parser() -> argparse.ArgumentParser:
                         "kill_switch, reward_wait_s, default_reward, aggregation, max_arms…)")
     common(s, cluster=False)
     s.set_defaults(func=cmd_personalize)
+
+    s = sub.add_parser("serve", help="serve a library over HTTP, with the editor's page at /")
+    library(s)
+    s.add_argument("--host", type=_text("--host", 253), default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only; any other "
+                        "address needs a token)")
+    s.add_argument("--port", type=_int("--port", 0, 65535), default=8000, help="default 8000")
+    s.add_argument("--token", type=_text("--token", 256),
+                   help="bearer token for writes (and for everything off 127.0.0.1); default "
+                        "$MEDIA_ML_TOKEN, else a random one printed at start")
+    s.add_argument("--cors-origin", action="append", type=_text("--cors-origin", 300),
+                   help="allow this origin (http://host:port) to call the API; repeatable")
+    s.add_argument("--scheduler", type=_text("--scheduler", MAX_SPEC_CHARS),
+                   help="Dask scheduler for query embedding (GPU workers when it has them)")
+    s.add_argument("--contexts", type=arg_type(_contexts_file, "--contexts"),
+                   help="TOML file with more contexts")
+    s.add_argument("--max-upload-mb", type=_float("--max-upload-mb", 0.01, 200), default=10.0,
+                   help="largest image upload in MB (default 10)")
+    common(s, cluster=False)
+    s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("reindex", help="rebuild the vector index from the stored vectors")
     library(s, writer=True)

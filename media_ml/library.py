@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from media_ml.lockfile import WriterLock
 from media_ml.types import Keyframe, Shot, Video
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from media_ml.catalog import Verdict
     from media_ml.extractors.clip import ClipEmbedder, ModelSpec
     from media_ml.personalize.log import DecisionRecord
@@ -43,6 +46,9 @@ VIDEO_SUFFIXES = frozenset({
     ".wmv", ".flv", ".ogv", ".3gp", ".mxf", ".y4m", ".h264", ".264", ".hevc", ".vob",
 })
 MAX_FILES = 1_000_000
+# Loaded indexes per (library folder, library id): (generation id, view). See Library.index.
+_INDEXES: dict[tuple[str, str], tuple[str, IndexView]] = {}
+_INDEX_LOCK = threading.Lock()
 
 
 def expand_paths(paths: str | Path | Iterable[str | Path],
@@ -106,7 +112,6 @@ class Library:
         self._wait = wait
         self._lock: WriterLock | None = None
         self._lock_depth = 0
-        self._index: tuple[str, IndexView] | None = None
         self._model_identity: tuple[str, str] | None = None
         self._personalizer: Personalizer | None = None
 
@@ -217,7 +222,7 @@ class Library:
             if spec is not None and self.catalog.vector_count():
                 from media_ml.search import sync_index
 
-                self._index = None
+                self._forget_index()
                 try:
                     sync_index(self.catalog)
                 except LibraryError as e:  # the catalog is committed; the index can follow
@@ -276,7 +281,7 @@ class Library:
 
     # -- search ----------------------------------------------------------------------------
 
-    def search(self, *, text: str | None = None, image: str | Path | None = None,
+    def search(self, *, text: str | None = None, image: str | Path | np.ndarray | None = None,
                keyframe: int | None = None, k: int = 10, video: int | None = None) -> list[Hit]:
         """Keyframes most similar to a text, an image file or a keyframe.
 
@@ -288,14 +293,28 @@ class Library:
                       k=k, video=video, index=self.index)
 
     def index(self) -> IndexView:
-        """The vector index at the catalog's last committed state, kept while it holds."""
+        """The vector index at the catalog's last committed state, kept while it holds.
+
+        Shared by every ``Library`` of this directory in the process (a service's threads),
+        per library id and generation: one copy in memory, never a stale one.
+        """
         from media_ml.search import current_index
 
-        state = self.catalog.state()["generation_id"]
-        if self._index is None or self._index[0] != state:
-            base = self._index[1].index if self._index is not None else None
-            self._index = (state, current_index(self.catalog, base))
-        return self._index[1]
+        state = self.catalog.state()
+        key = (str(self.root.resolve()), state["library_id"])
+        with _INDEX_LOCK:
+            held = _INDEXES.get(key)
+            if held is None or held[0] != state["generation_id"]:
+                base = held[1].index if held is not None else None
+                held = (state["generation_id"], current_index(self.catalog, base))
+                _INDEXES[key] = held
+        return held[1]
+
+    def _forget_index(self) -> None:
+        """Drop the loaded index of this library (after rewriting it on disk)."""
+        with _INDEX_LOCK:
+            for key in [k for k in _INDEXES if k[0] == str(self.root.resolve())]:
+                del _INDEXES[key]
 
     def duplicates(self, threshold: float = 0.95) -> list[dict[str, Any]]:
         """Groups of near-duplicate shots across the library."""
@@ -331,7 +350,7 @@ class Library:
             with ctx as c:
                 vectors = compute_embeddings(self.catalog, c, spec, progress)
             self.catalog.replace_vectors(vectors, (spec.name, weights_identity(spec)), config)
-            self._index = None
+            self._forget_index()
             if vectors:
                 rebuild_index(self.catalog)
         return len(vectors)
@@ -341,7 +360,7 @@ class Library:
         from media_ml.search import rebuild_index
 
         with self.writing():
-            self._index = None
+            self._forget_index()
             return rebuild_index(self.catalog, memory_budget_bytes)
 
     def repair(self, progress: bool = True) -> dict[str, Any]:
@@ -351,7 +370,7 @@ class Library:
         from media_ml.repair import repair
 
         with self.writing():
-            self._index = None
+            self._forget_index()
             return repair(self, progress)
 
     def check_source(self, video: int | str) -> None:

@@ -263,7 +263,7 @@ def current_index(catalog: Catalog, base: VectorIndex | None = None) -> IndexVie
 
 
 def query_vector(catalog: Catalog, embedder: Callable[[], ClipEmbedder], *,
-                 text: str | None = None, image: str | Path | None = None,
+                 text: str | None = None, image: str | Path | np.ndarray | None = None,
                  keyframe: int | None = None) -> np.ndarray:
     """The embedding of exactly one query."""
     given = [x is not None for x in (text, image, keyframe)]
@@ -274,7 +274,8 @@ def query_vector(catalog: Catalog, embedder: Callable[[], ClipEmbedder], *,
             raise UsageError("empty text query")
         return np.asarray(embedder().embed_texts([text])[0], np.float32)
     if image is not None:
-        return np.asarray(embedder().embed_images([read_image(image)])[0], np.float32)
+        rgb = image if isinstance(image, np.ndarray) else read_image(image)
+        return np.asarray(embedder().embed_images([rgb])[0], np.float32)
     assert keyframe is not None
     vec = catalog.vector(keyframe)
     if vec is None:
@@ -297,7 +298,7 @@ def read_image(image: str | Path) -> np.ndarray:
 
 
 def search(catalog: Catalog, embedder: Callable[[], ClipEmbedder], *, text: str | None = None,
-           image: str | Path | None = None, keyframe: int | None = None, k: int = 10,
+           image: str | Path | np.ndarray | None = None, keyframe: int | None = None, k: int = 10,
            video: int | None = None, index: Callable[[], IndexView] | None = None) -> list[Hit]:
     """Top-``k`` keyframes for one query; ``video`` restricts to one video (exact search).
 

@@ -172,6 +172,15 @@ def keyframe_task(
     return out
 
 
+def embed_query_task(model: ModelSpec, texts: list[str] | None,
+                     images: list[np.ndarray] | None) -> np.ndarray:
+    """Embed a search query (texts, or small images) with the worker's cached model."""
+    embedder = load_embedder(model)
+    if texts is not None:
+        return np.asarray(embedder.embed_texts(texts), np.float32)
+    return np.asarray(embedder.embed_images(images or []), np.float32)
+
+
 def embed_frames_task(
     ref: VideoRef, frames: list[tuple[int, int, int | None]], model: ModelSpec,
     analysis_side: int = 640, threads: int = 1, batch_size: int = 32,
