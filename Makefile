@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench samples clean
+.PHONY: demo test test-fast lint bench samples clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,serve]'
 	touch $(STAMP)
 
 samples: $(STAMP)
@@ -22,7 +22,17 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check media_ml tests benchmarks sample_media
 	$(VENV)/bin/mypy media_ml
 
-test: $(STAMP) lint
+# The browser tests drive Debian's chromium (never a browser download); install it when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO=sudo; \
+	  else echo "chromium is missing and apt-get needs root: apt-get install chromium" >&2; \
+	       exit 1; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q \
+	    chromium >/dev/null; }
+
+test: $(STAMP) lint chromium
 	$(PY) -m pytest -q -ra
 
 test-fast: $(STAMP)

@@ -449,7 +449,11 @@ def cmd_personalize(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from media_ml.service import ServiceConfig, serve
+    try:
+        from media_ml.service import ServiceConfig, serve
+    except ImportError as e:
+        raise UsageError(f"the service needs its extra: pip install 'media-ml[serve]' ({e})"
+                         ) from e
 
     if not (Path(args.library) / "catalog.sqlite").exists():
         raise UsageError(f"{args.library}: not a media-ml library (no catalog.sqlite); ingest "

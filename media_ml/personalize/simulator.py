@@ -43,7 +43,7 @@ class MemberSimulator:
     """Members and their true reward probabilities (see the module docstring)."""
 
     seed: int = 0
-    base: float = -1.0
+    base: float = -3.0        # logit offset: click rates of a few per cent, like artwork
     strength: float = 3.0
     arm_bias: float = 0.5
     drift: float = 0.0        # radians of rotation of W per 1000 rounds
