@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -161,6 +162,17 @@ _KEYFRAME_COLS = ("id, video_id, shot_index, frame, time_s, width, height, brigh
                   "signals, face_boxes, thumbnail, pts, seek_pts")
 
 
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.Lock:
+    """The process-wide lock of one catalog file (threads of a service write one at a time)."""
+    key = str(path)
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.Lock())
+
+
 def _prefixed(prefix: str) -> str:
     return ", ".join(prefix + c.strip() for c in _KEYFRAME_COLS.split(","))
 
@@ -276,6 +288,7 @@ class Catalog:
     def __init__(self, root: str | Path, *, create: bool = False, readonly: bool = False) -> None:
         self.root = Path(root)
         self.readonly = readonly
+        self._kf_cache: dict[int, tuple[Any, tuple[Keyframe, ...]]] = {}
         db = self.root / CATALOG
         self.path = db
         if self.root.exists() and not self.root.is_dir():
@@ -401,6 +414,12 @@ class Catalog:
         exception."""
         if self.readonly:
             raise LibraryError(f"{self.root}: opened read-only")
+        # Threads of one process queue here rather than in SQLite's busy handler, which polls
+        # with sleeps of up to 100 ms (long tails for a service's concurrent requests).
+        with _write_lock(self.path):
+            yield from self._locked_transaction()
+
+    def _locked_transaction(self) -> Iterator[sqlite3.Cursor]:
         cur = self.conn.cursor()
         try:
             cur.execute("BEGIN IMMEDIATE")
@@ -546,6 +565,17 @@ class Catalog:
                       damage=tuple(json.loads(r[10])), shots=r[11], keyframes=r[12])
                 for r in rows]
 
+    def video_paths(self, ids: Sequence[int]) -> dict[int, str]:
+        """``{video id: path}`` of the given videos (cheap: no counts)."""
+        keys = sorted({int(i) for i in ids})
+        out: dict[int, str] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            out.update((int(r[0]), str(r[1])) for r in self.conn.execute(
+                f"SELECT id, path FROM videos WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk))
+        return out
+
     def video(self, video_id: int) -> Video | None:
         found = self.videos(video_id)
         return found[0] if found else None
@@ -566,13 +596,25 @@ class Catalog:
                      transition_in=r[5], transition_frames=r[6]) for r in rows]
 
     def keyframes(self, video_id: int | None = None) -> list[Keyframe]:
-        sql = f"SELECT {_KEYFRAME_COLS} FROM keyframes"
-        args: Sequence[Any] = ()
-        if video_id is not None:
-            sql += " WHERE video_id=?"
-            args = (_id(video_id),)
-        return [self._keyframe(r) for r in
-                self.conn.execute(sql + " ORDER BY video_id, frame", args).fetchall()]
+        """Keyframes (of one video), by video and frame. One video's list is remembered per
+        committed version of the video (its thumbnail folder and ingest time name it)."""
+        if video_id is None:
+            return [self._keyframe(r) for r in self.conn.execute(
+                f"SELECT {_KEYFRAME_COLS} FROM keyframes ORDER BY video_id, frame").fetchall()]
+        vid = _id(video_id)
+        version = self.conn.execute("SELECT thumbs, ingested_at FROM videos WHERE id=?",
+                                    (vid,)).fetchone()
+        key = (vid, tuple(version) if version else None)
+        held = self._kf_cache.get(vid)
+        if held is not None and held[0] == key:
+            return list(held[1])
+        rows = [self._keyframe(r) for r in self.conn.execute(
+            f"SELECT {_KEYFRAME_COLS} FROM keyframes WHERE video_id=? ORDER BY frame",
+            (vid,)).fetchall()]
+        if len(self._kf_cache) >= 256:
+            self._kf_cache.pop(next(iter(self._kf_cache)))
+        self._kf_cache[vid] = (key, tuple(rows))
+        return rows
 
     def keyframes_by_id(self, ids: Sequence[int]) -> dict[int, Keyframe]:
         out: dict[int, Keyframe] = {}
@@ -616,7 +658,7 @@ class Catalog:
         return Keyframe(id=int(r[0]), video_id=int(r[1]), shot_index=int(r[2]), frame=int(r[3]),
                         time_s=float(r[4]), width=int(r[5]), height=int(r[6]),
                         signals=Signals.from_json(json.loads(r[16])), faces=faces,
-                        thumbnail=str(self.root / r[18]),
+                        thumbnail=f"{self.root}{os.sep}{r[18]}",
                         pts=None if r[19] is None else int(r[19]),
                         seek_pts=None if r[20] is None else int(r[20]))
 
@@ -690,15 +732,29 @@ class Catalog:
                         str(r[4]), str(r[5]), r[6], r[7], r[8], float(r[9]), float(r[10]))
                 for r in self.conn.execute(sql + " ORDER BY f.id", args).fetchall()]
 
+    def _known_candidates(self, rows: list[tuple[int, str, int, int, int, int]]
+                          ) -> dict[tuple[Any, ...], int]:
+        """Ids of the already registered ones among ``rows``, in one query per context."""
+        out: dict[tuple[Any, ...], int] = {}
+        kids = sorted({int(r[0]) for r in rows})
+        for ctx in {r[1] for r in rows}:
+            for i in range(0, len(kids), 500):
+                chunk = kids[i : i + 500]
+                for cid, kid, x, y, w, h in self.conn.execute(
+                        "SELECT id, keyframe_id, x, y, w, h FROM candidates WHERE context=? AND "
+                        f"keyframe_id IN ({','.join('?' * len(chunk))})", (ctx, *chunk)):
+                    out[(int(kid), ctx, int(x), int(y), int(w), int(h))] = int(cid)
+        return out
+
     def register_candidates(self, rows: list[tuple[int, str, int, int, int, int]]) -> list[int]:
         """Stable ids for (keyframe, context, crop) candidates, created on first sight."""
         if not rows:
             return []
         find = """SELECT id FROM candidates WHERE keyframe_id=? AND context=? AND x=? AND y=?
                   AND w=? AND h=?"""
-        found = [self.conn.execute(find, r).fetchone() for r in rows]
-        if all(f is not None for f in found):
-            return [int(f[0]) for f in found if f is not None]
+        known = self._known_candidates(rows)
+        if all(tuple(r) in known for r in rows):
+            return [known[tuple(r)] for r in rows]
         with self._transaction() as cur:
             cur.executemany(
                 """INSERT OR IGNORE INTO candidates (video_id, keyframe_id, context, frame, time_s,
@@ -712,7 +768,16 @@ class Catalog:
         return [int(i[0]) for i in ids if i is not None]
 
     def record_ranks(self, rows: list[tuple[int, int, float]], at: float) -> None:
+        """Remember each candidate's latest rank and score (a verdict records them). Nothing
+        is written when they are what the catalog holds already: a page asking for the same
+        suggestions again never waits for the write lock."""
         if self.readonly or not rows:
+            return
+        ids = [cid for cid, _, _ in rows]
+        held = {int(r[0]): (r[1], r[2]) for r in self.conn.execute(
+            f"SELECT id, last_rank, last_score FROM candidates WHERE id IN "
+            f"({','.join('?' * len(ids))})", ids)}
+        if all(held.get(cid) == (rank, score) for cid, rank, score in rows):
             return
         with self._transaction() as cur:
             cur.executemany(

@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                           f"crop {c.crop['w']}x{c.crop['h']}  ({'; '.join(c.reasons[:2])})")
                 print(f"  contact sheet: {html} (and {png.name})")
         personalization(lib, out)
+    print(f"\neditor's page: run\n  .venv/bin/media-ml serve --library {out / 'library'}\n"
+          "and open the URL it prints (http://127.0.0.1:8000/#token=…): search, browse, open "
+          "a title, accept or reject its suggestions.")
     return 1 if report.failed else 0
 
 

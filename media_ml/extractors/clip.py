@@ -285,8 +285,45 @@ class ClipEmbedder:
                 log.warning("text truncated to the model's %d-token context: %.60s…",
                             self.context_length, t)
         with self._lock, torch.inference_mode():
-            feats = self.model.encode_text(tokens.to(self.device), normalize=True)
+            feats = encode_text_to_end(self.model, tokens.to(self.device))
         return feats.float().cpu().numpy()
+
+
+def encode_text_to_end(model: Any, tokens: Any) -> Any:
+    """``model.encode_text(tokens, normalize=True)``, computed on the tokens up to the last
+    end-of-text token of the batch only.
+
+    CLIP's text tower is causal and pools at the end-of-text token, so the padding after it
+    cannot change the result: a 10-token query costs 10 positions instead of 77 (several times
+    faster on a CPU). Models this does not hold for (non-causal, other pooling, another text
+    tower) take open_clip's own path.
+    """
+    import torch
+    import torch.nn.functional as F
+    from open_clip.model import CLIP
+    from open_clip.transformer import text_global_pool
+
+    mask = getattr(model, "attn_mask", None)
+    pool = getattr(model, "text_pool_type", None)
+    if (not isinstance(model, CLIP) or mask is None or pool not in ("argmax", "eos")
+            or getattr(model, "text_eos_id", None) is None and pool == "eos"):
+        return model.encode_text(tokens, normalize=True)
+    if pool == "argmax":
+        ends = tokens.argmax(dim=-1)
+    else:
+        ends = (tokens == model.text_eos_id).int().argmax(dim=-1)
+    n = int(ends.max()) + 1
+    short = tokens[:, :n]
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(short).to(cast)
+    x = x + model.positional_embedding[:n].to(cast)
+    x = model.transformer(x, attn_mask=mask[:n, :n])
+    x = model.ln_final(x)
+    x = text_global_pool(x, short, pool, eos_token_id=getattr(model, "text_eos_id", None))
+    if model.text_projection is not None:
+        x = (model.text_projection(x) if isinstance(model.text_projection, torch.nn.Linear)
+             else x @ model.text_projection)
+    return F.normalize(x, dim=-1)
 
 
 def _model_transform(spec: ModelSpec, model: Any) -> tuple[Any, Any]:

@@ -7,6 +7,8 @@ would mean upscaling).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 Box = tuple[float, float, float, float]  # x, y, w, h
@@ -36,7 +38,7 @@ def _outside(face: Box, x: float, y: float, w: float, h: float) -> bool:
     return fx + fw <= x or fx >= x + w or fy + fh <= y or fy >= y + h
 
 
-def cuts_a_face(faces: list[Box], x: float, y: float, w: float, h: float) -> bool:
+def cuts_a_face(faces: Sequence[Box], x: float, y: float, w: float, h: float) -> bool:
     """True when some face is neither wholly inside nor wholly outside the crop."""
     return any(not _inside(f, x, y, w, h) and not _outside(f, x, y, w, h) for f in faces)
 
@@ -62,13 +64,26 @@ def best_crop(
     faces: list[Box], salient: Box, scales: tuple[float, ...] = (1.0, 0.85, 0.7),
 ) -> Crop | None:
     """The best crop of a ``width``×``height`` frame to ``aspect``, or None if every option
-    cuts a face or would need upscaling."""
+    cuts a face or would need upscaling.
+
+    A pure function of its arguments, searched over many placements: remembered (a title's
+    suggestions are asked for again and again by the editor's page and the service).
+    """
+    return _best_crop(int(width), int(height), tuple(aspect), tuple(min_size),
+                      tuple(tuple(f) for f in faces), tuple(salient), tuple(scales))
+
+
+@functools.lru_cache(maxsize=262_144)
+def _best_crop(
+    width: int, height: int, aspect: tuple[int, int], min_size: tuple[int, int],
+    given_faces: tuple[Box, ...], salient: Box, scales: tuple[float, ...],
+) -> Crop | None:
     from math import gcd
 
     g = gcd(*aspect)
     aw, ah = aspect[0] // g, aspect[1] // g
     k_full = min(width // aw, height // ah)  # crops are exact multiples of the aspect ratio
-    faces = sorted(faces, key=lambda f: -f[2] * f[3])
+    faces = sorted(given_faces, key=lambda f: -f[2] * f[3])
     if faces:
         main = faces[0]
         cx, cy = main[0] + main[2] / 2, main[1] + main[3] / 2

@@ -22,7 +22,6 @@ import math
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -151,10 +150,6 @@ def create_app(config: ServiceConfig) -> Any:
     app.state.token = token
     app.state.backend = backend
     app.state.config = config
-    if config.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
-                           allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"])
 
     @app.on_event("startup")
     async def _warm() -> None:
@@ -196,37 +191,73 @@ def create_app(config: ServiceConfig) -> Any:
         log.exception("internal error")
         return error(500, f"internal error ({type(e).__name__}); see the server log")
 
-    def authorised(request: Request, write: bool) -> bool:
-        header = request.headers.get("authorization", "")
+    def authorised(headers: dict[str, str], write: bool) -> bool:
+        header = headers.get("authorization", "")
         given = header[7:].strip() if header.lower().startswith("bearer ") else ""
         if not given and not write:
-            given = request.cookies.get(TOKEN_COOKIE, "")
+            from http.cookies import CookieError, SimpleCookie
+
+            try:
+                jar = SimpleCookie(headers.get("cookie", ""))
+            except CookieError:
+                jar = SimpleCookie()
+            given = jar[TOKEN_COOKIE].value if TOKEN_COOKIE in jar else ""
         return bool(given) and secrets.compare_digest(given.encode(), token.encode())
 
-    @app.middleware("http")
-    async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        start = time.perf_counter()
-        path = request.url.path
+    def guard(scope: dict[str, Any]) -> tuple[int, str] | None:
+        """The refusal of a request before it reaches a route (413 or 401), or None."""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        path, method = scope["path"], scope["method"]
         # An image search is a POST (it carries the image) but reads; everything else posted
         # writes (verdicts, decisions, rewards).
-        write = (request.method not in ("GET", "HEAD", "OPTIONS")
-                 and path != "/api/search/image")
+        write = method not in ("GET", "HEAD", "OPTIONS") and path != "/api/search/image"
         public = path in ("/", "/api/health") or path.startswith("/static/") or (
             path in ("/docs", "/openapi.json") and config.loopback)
-        length = request.headers.get("content-length")
+        length = headers.get("content-length")
         if length is not None and (not length.isdigit()
                                    or int(length) > config.max_upload_bytes):
-            response = error(413, f"request body larger than {config.max_upload_bytes:,} bytes")
-        elif request.method == "OPTIONS" and config.cors_origins:
-            response = await call_next(request)
-        elif (write or not config.loopback) and not public and not authorised(request, write):
-            response = error(401, "this needs the service's token: Authorization: Bearer TOKEN")
-        else:
-            response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.observe(request.method, getattr(route, "path", "unmatched"),
-                        response.status_code, time.perf_counter() - start)
-        return response
+            return 413, f"request body larger than {config.max_upload_bytes:,} bytes"
+        if method == "OPTIONS" and config.cors_origins:
+            return None
+        if (write or not config.loopback) and not public and not authorised(headers, write):
+            return 401, "this needs the service's token: Authorization: Bearer TOKEN"
+        return None
+
+    class Guard:
+        """Pure ASGI middleware (no per-request task, unlike ``@app.middleware``): refuse
+        early, time every request, count it by route template and status."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await self.inner(scope, receive, send)
+                return
+            start = time.perf_counter()
+            status = [500]
+
+            async def sending(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    status[0] = message["status"]
+                await send(message)
+
+            refusal = guard(scope)
+            try:
+                if refusal is not None:
+                    await error(*refusal)(scope, receive, sending)
+                else:
+                    await self.inner(scope, receive, sending)
+            finally:
+                route = scope.get("route")
+                metrics.observe(scope["method"], getattr(route, "path", "unmatched"),
+                                status[0], time.perf_counter() - start)
+
+    app.add_middleware(Guard)  # inside CORS, so refusals carry CORS headers too
+    if config.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
 
     async def read_body(request: Request, limit: int) -> bytes:
         """The request body, refused (413) as soon as it passes ``limit`` bytes."""
@@ -264,8 +295,8 @@ def create_app(config: ServiceConfig) -> Any:
         d["title"] = titles.get(kf.video_id, "")
         return d
 
-    def titles(lib: Any) -> dict[int, str]:
-        return {v.id: Path(v.path).name for v in lib.videos()}
+    def titles(lib: Any, ids: Any) -> dict[int, str]:
+        return {i: Path(p).name for i, p in lib.catalog.video_paths(list(ids)).items()}
 
     def need_video(lib: Any, video_id: int) -> Any:
         v = lib.catalog.video(video_id)
@@ -344,9 +375,10 @@ def create_app(config: ServiceConfig) -> Any:
     def keyframes_of(video_id: Id) -> dict[str, Any]:
         lib = backend.lib()
         need_video(lib, video_id)
-        names = titles(lib)
+        kfs = lib.keyframes(video_id)
+        names = titles(lib, [video_id])
         return {"video_id": video_id,
-                "keyframes": [kf_json(k, names) for k in lib.keyframes(video_id)]}
+                "keyframes": [kf_json(k, names) for k in kfs]}
 
     @app.get("/api/keyframes")
     def browse(offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -359,8 +391,8 @@ def create_app(config: ServiceConfig) -> Any:
         lib = backend.lib()
         where = keyframe_filter(video, transition, faces_min, sharpness_min, sharpness_max,
                                 exposure_min, exposure_max)
-        names = titles(lib)
         rows = lib.catalog.browse_keyframes(where, offset, k)
+        names = titles(lib, {r.video_id for r in rows})
         return {"offset": offset, "keyframes": [kf_json(r, names) for r in rows],
                 "more": len(rows) == k}
 
@@ -389,7 +421,7 @@ def create_app(config: ServiceConfig) -> Any:
             hits = [h for h in hits if h.keyframe_id in keep]
         page = hits[offset:offset + k]
         rows = lib.catalog.keyframes_by_id([h.keyframe_id for h in page])
-        names = titles(lib)
+        names = titles(lib, {h.video_id for h in page})
         model = lib.catalog.model()
         out = []
         for h in page:
@@ -406,7 +438,7 @@ def create_app(config: ServiceConfig) -> Any:
                 "more": len(hits) > offset + k}
 
     @app.get("/api/search")
-    def search(text: Annotated[str | None, Query(max_length=2000)] = None,
+    async def search(text: Annotated[str | None, Query(max_length=2000)] = None,
                keyframe: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
                k: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 24,
                offset: Annotated[int, Query(ge=0, le=MAX_DEPTH)] = 0,
@@ -414,13 +446,17 @@ def create_app(config: ServiceConfig) -> Any:
                transition: str | None = None,
                faces_min: Annotated[int | None, Query(ge=0, le=1000)] = None,
                sharpness_min: Finite = None, sharpness_max: Finite = None,
-               exposure_min: Finite = None, exposure_max: Finite = None) -> dict[str, Any]:
+               exposure_min: Finite = None, exposure_max: Finite = None) -> JSONResponse:
         if (text is None) == (keyframe is None):
             raise HTTPFailure(422, "give exactly one of text or keyframe (or POST an image to "
                                    "/api/search/image)")
         where = keyframe_filter(video, transition, faces_min, sharpness_min, sharpness_max,
                                 exposure_min, exposure_max)
-        return searched(backend.lib(), where, offset, k, text=text, keyframe=keyframe)
+        if keyframe is not None and where.empty:
+            # About a millisecond of work: answered on the event loop, without a thread hop.
+            return JSONResponse(searched(backend.lib(), where, offset, k, keyframe=keyframe))
+        return JSONResponse(await asyncio.to_thread(
+            lambda: searched(backend.lib(), where, offset, k, text=text, keyframe=keyframe)))
 
     @app.post("/api/search/image")
     async def search_image(request: Request,
@@ -443,8 +479,10 @@ def create_app(config: ServiceConfig) -> Any:
     # -- suggest and judge ---------------------------------------------------------------------
 
     @app.get("/api/videos/{video_id}/suggest")
-    def suggest(video_id: Id, context: Annotated[str, Query(min_length=1, max_length=64)],
-                k: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10) -> dict[str, Any]:
+    async def suggest(video_id: Id, context: Annotated[str, Query(min_length=1, max_length=64)],
+                      k: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10) -> JSONResponse:
+        """A few milliseconds of work: answered on the event loop (a thread hop and the GIL
+        hand-offs it brings cost more than the work under load)."""
         from media_ml.validate import safe_name
 
         lib = backend.lib()
@@ -456,7 +494,7 @@ def create_app(config: ServiceConfig) -> Any:
             c["thumbnail"] = thumb_url(c["keyframe_id"])
             c["image"] = f"/api/candidates/{c['candidate_id']}/crop.jpg"
         doc["aspect"] = list(sugg.context.aspect)
-        return doc
+        return JSONResponse(doc)
 
     @app.post("/api/feedback")
     async def feedback(request: Request) -> dict[str, Any]:
@@ -488,8 +526,7 @@ def create_app(config: ServiceConfig) -> Any:
         vid = record_id(doc.get("video_id"), "video_id")
         ctx = safe_name(doc.get("context"), "context")
         member = doc.get("member") or {}
-        d = await asyncio.to_thread(backend.shared.choose, vid, ctx, member,
-                                    config.contexts_file)
+        d = backend.shared.choose(vid, ctx, member, config.contexts_file)  # ~0.5 ms: inline
         metrics.decisions.labels(d.mode).inc()
         out = d.as_json()
         out["candidate"] = {**out["candidate"], "thumbnail": thumb_url(d.candidate["keyframe_id"]),
