@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -796,6 +797,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MediaMLError as e:
         return _fail(str(e), 1, as_json)
     except KeyboardInterrupt:
+        # Stopping already: another Ctrl-C while the interpreter shuts down (threads joining,
+        # files closing) must not turn exit 130 into death by SIGINT.
+        if argv is None:  # the command itself, not a caller's main([...])
+            with contextlib.suppress(ValueError):  # ValueError: not the main thread
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("media-ml: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `media-ml … | head`: the reader left; nothing more to say

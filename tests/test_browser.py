@@ -127,6 +127,8 @@ def test_keyboard_shortcuts(page, server: str) -> None:  # type: ignore[no-untyp
     page.goto(f"{server}#token={TOKEN}")
     page.goto(f"{server}#/title/1?context=web-row")
     page.wait_for_selector("#cards .card img")
+    page.wait_for_selector("p.note")
+    assert page.locator("p.note").count() == 1  # one render, even when two routes raced
     cards = page.locator("#cards .card")
     assert cards.count() >= 3
     assert "selected" in (cards.nth(0).get_attribute("class") or "")

@@ -10,6 +10,7 @@ let selection = -1;          // index of the selected tile/card in the current v
 let loadMore = null;         // function fetching the next page of the current grid
 let observer = null;
 let dropped = null;          // the image of the current image search
+let renderSeq = 0;           // bumped by every route(): a slow render of an older view stops
 
 // -- token ------------------------------------------------------------------------------------
 
@@ -112,6 +113,7 @@ function filtersFrom(params) {
 
 async function route() {
   const { parts, params } = parseHash();
+  renderSeq += 1;
   selection = -1;
   if (observer) observer.disconnect();
   loadMore = null;
@@ -197,6 +199,7 @@ async function fetchPage(query, params, offset) {
 }
 
 async function gridView(query, params) {
+  const mine = renderSeq;
   const heading = query.text ? `“${query.text}”` : query.keyframe ? `more like still ${query.keyframe}`
     : query.image ? `like the dropped image (${query.image.name || "image"})` : "all stills";
   const grid = el("section", { class: "grid", id: "grid" });
@@ -209,10 +212,11 @@ async function gridView(query, params) {
   }
   let offset = 0, busy = false, more = true;
   loadMore = async () => {
-    if (busy || !more) return;
+    if (busy || !more || mine !== renderSeq) return;
     busy = true;
     try {
       const page = await fetchPage(query, params, offset);
+      if (mine !== renderSeq) return;
       offset += page.items.length;
       more = page.more && page.items.length > 0;
       for (const h of page.items) grid.append(tile(h));
@@ -235,8 +239,10 @@ async function gridView(query, params) {
 // -- title view -------------------------------------------------------------------------------
 
 async function titleView(videoId, params) {
+  const mine = renderSeq;
   const [video, kfs, ctxs] = await Promise.all([
     api(`/api/videos/${videoId}`), api(`/api/videos/${videoId}/keyframes`), api("/api/contexts")]);
+  if (mine !== renderSeq) return;
   const context = params.get("context") || "web-row";
   view.innerHTML = "";
   view.append(el("h1", {}, video.title, el("small", {},
@@ -258,6 +264,7 @@ async function titleView(videoId, params) {
   const cards = el("section", { class: "cards", id: "cards" });
   view.append(el("h2", {}, "Suggestions"), tabs, cards);
   const sugg = await api(`/api/videos/${videoId}/suggest?${new URLSearchParams({ context, k: 12 })}`);
+  if (mine !== renderSeq) return;
   const ratio = `${sugg.aspect[0]} / ${sugg.aspect[1]}`;
   for (const c of sugg.candidates) cards.append(card(c, ratio));
   if (!sugg.candidates.length) cards.append(el("p", { class: "empty" }, "no candidates for this context"));
