@@ -114,6 +114,7 @@ class Library:
         self._lock_depth = 0
         self._model_identity: tuple[str, str] | None = None
         self._personalizer: Personalizer | None = None
+        self._suggested: dict[tuple[Any, ...], Suggestions] = {}
 
     def close(self) -> None:
         if self._personalizer is not None:
@@ -412,10 +413,20 @@ class Library:
         ctx = context if isinstance(context, Context) else get_context(str(context),
                                                                         contexts_file)
         vid = self.video_id(video)
+        # The same question about the same committed state has the same answer: remembered
+        # until the video is re-ingested or re-embedded or gets a verdict in this context.
+        key = (vid, repr(ctx), k, self.catalog.candidates_token(vid, ctx.name))
+        held = self._suggested.get(key)
+        if held is not None:
+            return held
         embed = None
         if self.catalog.model() is not None and (ctx.prompts or ctx.negative_prompts):
             embed = self.embedder().embed_texts
-        return suggest(self.catalog, vid, ctx, k, embed)
+        out = suggest(self.catalog, vid, ctx, k, embed)
+        if len(self._suggested) >= 1024:
+            self._suggested.pop(next(iter(self._suggested)))
+        self._suggested[key] = out
+        return out
 
     def feedback(self, candidate: int, verdict: str, note: str | None = None) -> Verdict:
         """Record an editor's accept/reject of a candidate (context and rank are recorded)."""
