@@ -420,6 +420,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     lines += [f"  {name:<6} {e.value:.4f}  (95 % CI {e.low:.4f}–{e.high:.4f})"
               for name, e in rep.estimates.items()]
     lines.append(f"  {rep.comparison.candidate.name}: {rep.comparison.summary()}")
+    if rep.unsupported > 0.01:
+        lines.append(f"warning: {rep.unsupported:.0%} of the policy's choices had probability 0 "
+                     "under the logging policy; IPS, SNIPS and DR cannot see them (they "
+                     "underestimate). Log with min_propensity > 0 to evaluate such policies.")
     lines.append(f"plot: {rep.plot}")
     _emit(rep.as_json(), args.json, "\n".join(lines))
     return 0

@@ -620,3 +620,19 @@ def test_a_snapshot_of_another_feature_set_is_refused(lib_root: Path):
     assert p.choose(1, "web-row", MEMBER).mode == "policy"
     p.close()
     lib.close()
+
+
+def test_offline_evaluation_says_when_the_log_cannot_see_a_policy(lib_root: Path):
+    """Decisions logged by the editorial fallback give every other arm probability 0: a policy
+    that picks those arms cannot be evaluated from this log, and the report says how much."""
+    from media_ml.personalize.offline import evaluate_policy
+
+    lib, p = _open(lib_root, kill_switch=True)
+    for _ in range(40):
+        p.reward(p.choose(1, "web-row", MEMBER).decision_id, 1.0)
+    n_arms = len(p.arms(1, "web-row")[0])
+    rep = evaluate_policy(p, "uniform", n_bootstrap=100)
+    assert rep.unsupported == pytest.approx((n_arms - 1) / n_arms)
+    assert evaluate_policy(p, "editorial", n_bootstrap=100).unsupported == 0.0
+    p.close()
+    lib.close()

@@ -11,8 +11,11 @@ Defaults and why:
   the simulator (tuned on worlds 0, 3 and 4 of ``benchmarks/policies.py``, reported on others);
   ``vw-epsilon`` (0.05),
   ``vw-softmax``, ``vw-bag``, ``vw-cover`` and the context-free ``thompson`` are one key away.
-* ``min_propensity = 0.0`` (no floor), ``max_explore_share = 1.0`` (no cap): the policy's own
-  exploration stands unless the operator bounds it; ``kill_switch = False``.
+* ``min_propensity = 0.005``: every arm keeps a little probability, so the log supports offline
+  evaluation of any other policy (SquareCB with ``--elim`` gives eliminated arms probability 0,
+  and a policy that would pick them could not be evaluated); at most 19 × 0.005 ≈ 10 % of
+  decisions explore because of it with 20 arms. ``max_explore_share = 1.0`` (no cap);
+  ``kill_switch = False``.
 * ``reward_wait_s = 3600``, ``default_reward = 0.0``, ``aggregation = "first"`` (Personalizer's
   defaults are 10 min / 0 / earliest; an artwork impression's quality play takes longer).
 """
@@ -51,7 +54,7 @@ class PersonalizeConfig:
     interactions: str = "ma"       # VW -q pairs: m = member, a = arm, c = context
     max_arms: int = 20             # candidates per decision (the title's top suggestions)
     clip_dims: int = 4             # CLIP vector reduced to this many dimensions (0 = none)
-    min_propensity: float = 0.0    # every arm gets at least this probability
+    min_propensity: float = 0.005  # every arm gets at least this probability (see below)
     max_explore_share: float = 1.0  # expected share of decisions that explore, at most
     kill_switch: bool = False      # serve the editorial ranking (propensity 1), log it as such
     reward_wait_s: float = 3600.0  # rewards after this are refused; then the default applies

@@ -44,6 +44,7 @@ class OfflineReport:
     estimates: dict[str, Estimate]
     comparison: Comparison
     plot: str | None
+    unsupported: float  # share of the candidate's choices the logging policy never made possible
 
     def as_json(self) -> dict[str, Any]:
         c = self.comparison
@@ -53,7 +54,7 @@ class OfflineReport:
                           for k, e in self.estimates.items()},
             "lift": {"estimator": c.candidate.name, "value": c.lift, "low": c.lift_low,
                      "high": c.lift_high, "summary": c.summary()},
-            "plot": self.plot,
+            "plot": self.plot, "unsupported": self.unsupported,
         }
 
 
@@ -168,8 +169,12 @@ def evaluate_policy(personalizer: Personalizer, spec: str, *,
                    random_state=random_state)
     comp = compare(logged, dist, estimator=estimator, alpha=alpha, n_bootstrap=n_bootstrap,
                    random_state=random_state)
+    logged_probs = np.zeros_like(dist)
+    for i, r in enumerate(records):
+        logged_probs[i, :len(r.probabilities)] = r.probabilities
+    unsupported = float(np.mean((dist * (logged_probs <= 0)).sum(axis=1)))
     out = None
     if plot is not None:
         out = str(plot_estimates(est, plot, logging_value=comp.logging.value,
                                  title=f"{spec} vs the logging policy (n = {len(records)})"))
-    return OfflineReport(spec, len(records), comp.logging.value, est, comp, out)
+    return OfflineReport(spec, len(records), comp.logging.value, est, comp, out, unsupported)
