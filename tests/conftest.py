@@ -53,3 +53,34 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("model_configs")
     (d / "tiny-test.json").write_text(json.dumps(TINY_CONFIG))
     return d
+
+
+@pytest.fixture(scope="session")
+def two_titles_library(samples_dir: Path, tiny_model_dir: Path,
+                       tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A library of cuts.mp4 (video 1) and faces.mp4 (video 2) embedded with the tiny model.
+    A template: tests copy it (``shutil.copytree``) before writing."""
+    from media_ml.library import Library
+
+    root = tmp_path_factory.mktemp("two_titles") / "lib"
+    with Library(root) as lib:
+        rep = lib.ingest([samples_dir / "cuts.mp4", samples_dir / "faces.mp4"],
+                         model="tiny-test:untrained", model_config=str(tiny_model_dir),
+                         workers=0, progress=False)
+        assert not rep.failed
+    return root
+
+
+@pytest.fixture
+def base_library(two_titles_library: Path) -> Path:
+    return two_titles_library
+
+
+@pytest.fixture
+def lib_root(two_titles_library: Path, tmp_path: Path) -> Path:
+    """A writable copy of ``two_titles_library``."""
+    import shutil
+
+    root = tmp_path / "lib"
+    shutil.copytree(two_titles_library, root)
+    return root

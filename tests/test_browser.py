@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +24,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def server(samples_dir: Path, tiny_model_dir: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
+    from helpers import free_port, uvicorn_server
 
     from media_ml.service import ServiceConfig, create_app
 
@@ -37,20 +34,10 @@ def server(samples_dir: Path, tiny_model_dir: Path,
                           samples_dir / "bikes.mp4"], model="tiny-test:untrained",
                          model_config=str(tiny_model_dir), workers=0, progress=False)
         assert not rep.failed
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = create_app(ServiceConfig(library=root, port=port, token=TOKEN))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 60
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}/"
-    srv.should_exit = True
-    t.join(timeout=30)
+    port = free_port()
+    with uvicorn_server(create_app(ServiceConfig(library=root, port=port, token=TOKEN)),
+                        port) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

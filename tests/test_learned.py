@@ -253,37 +253,20 @@ def test_the_task_on_a_local_cluster_returns_what_it_returns_in_process(tmp_path
 def test_learned_tasks_go_to_gpu_workers_when_the_cluster_has_them(
     long_cuts_clip: tuple[Path, list[int]]
 ) -> None:
-    import os
-    import subprocess
-
-    from distributed import Client, LocalCluster, get_task_stream
+    from distributed import get_task_stream
+    from helpers import cluster_with_gpu_worker
 
     from media_ml.pipeline import model_resources
 
-    # As in test_search: a CPU worker plus a real `dask worker --resources GPU=1` process. This
-    # machine has no GPU, so the model there runs on the CPU, as on a GPU worker without CUDA.
     info = video.probe(long_cuts_clip[0])
     segments = [learned.learned_segment(info, s) for s in video.plan_segments(info, 3.0)]
-    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster:
-        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-        gpu = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dask"), "worker", cluster.scheduler_address,
-             "--nthreads", "1", "--resources", "GPU=1", "--no-dashboard"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            with Client(cluster) as client:
-                client.wait_for_workers(2, timeout=120)
-                resources = model_resources(client)
-                assert resources == {"resources": {"GPU": 1}}
-                gpu_addr = next(a for a, w in client.scheduler_info()["workers"].items()
-                                if w.get("resources", {}).get("GPU"))
-                with get_task_stream(client) as stream:
-                    futures = [client.submit(tasks.learned_probabilities, s, info.frames, 1,
-                                             pure=False, **resources) for s in segments]
-                    parts = [f.result() for f in futures]
-        finally:
-            gpu.terminate()
-            gpu.wait(timeout=30)
+    with cluster_with_gpu_worker() as (client, gpu_addr):
+        resources = model_resources(client)
+        assert resources == {"resources": {"GPU": 1}}
+        with get_task_stream(client) as stream:
+            futures = [client.submit(tasks.learned_probabilities, s, info.frames, 1,
+                                     pure=False, **resources) for s in segments]
+            parts = [f.result() for f in futures]
     assert {t["worker"] for t in stream.data
             if str(t["key"]).startswith("learned_probabilities")} == {gpu_addr}
     assert sum(p.own_end - p.own_start for p in parts) == info.frames

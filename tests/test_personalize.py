@@ -37,25 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MEMBER = {"device": "tv", "country": "BR", "hour": 21}
 
 
-@pytest.fixture(scope="module")
-def base_library(samples_dir: Path, tiny_model_dir: Path,
-                 tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("perso") / "lib"
-    with Library(root) as lib:
-        rep = lib.ingest([samples_dir / "cuts.mp4", samples_dir / "faces.mp4"],
-                         model="tiny-test:untrained", model_config=str(tiny_model_dir),
-                         workers=0, progress=False)
-        assert not rep.failed
-    return root
-
-
-@pytest.fixture
-def lib_root(base_library: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "lib"
-    shutil.copytree(base_library, root)
-    return root
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 1_000_000.0

@@ -199,37 +199,17 @@ def test_another_model_is_refused_until_reembed(
 def test_embedding_tasks_go_to_gpu_workers_when_the_cluster_has_them(
     titles: dict[str, Path], tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    import os
-    import subprocess
-    import sys
-
-    from distributed import Client, LocalCluster, get_task_stream
+    from distributed import get_task_stream
+    from helpers import cluster_with_gpu_worker
 
     from media_ml.pipeline import model_resources
 
-    # A CPU worker from LocalCluster plus a real `dask worker --resources GPU=1` process. The
-    # label is what Dask schedules on; this machine has no GPU, so the embedder there runs on
-    # the CPU, which is what a GPU worker without CUDA would do too.
-    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster:
-        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-        gpu = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dask"), "worker", cluster.scheduler_address,
-             "--nthreads", "1", "--resources", "GPU=1", "--no-dashboard"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            with Client(cluster) as client:
-                client.wait_for_workers(2, timeout=120)
-                assert model_resources(client) == {"resources": {"GPU": 1}}
-                gpu_addr = next(a for a, w in client.scheduler_info()["workers"].items()
-                                if w.get("resources", {}).get("GPU"))
-                with get_task_stream(client) as stream, Library(tmp_path / "lib") as lib:
-                    report = lib.ingest([titles["film"], titles["other"]], model=TINY,
-                                        model_config=str(tiny_model_dir), client=client,
-                                        progress=False)
-                assert not report.failed
-        finally:
-            gpu.terminate()
-            gpu.wait(timeout=30)
+    with cluster_with_gpu_worker() as (client, gpu_addr):
+        assert model_resources(client) == {"resources": {"GPU": 1}}
+        with get_task_stream(client) as stream, Library(tmp_path / "lib") as lib:
+            report = lib.ingest([titles["film"], titles["other"]], model=TINY,
+                                model_config=str(tiny_model_dir), client=client, progress=False)
+        assert not report.failed
     where = {str(t["key"]).split("-")[0]: set() for t in stream.data}
     for t in stream.data:
         where[str(t["key"]).split("-")[0]].add(t["worker"])

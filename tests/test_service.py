@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import sqlite3
 import struct
 import subprocess
 import sys
 import threading
-import time
 import zlib
 from pathlib import Path
 
@@ -23,25 +21,6 @@ from media_ml.library import Library
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def base_library(samples_dir: Path, tiny_model_dir: Path,
-                 tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("svc") / "lib"
-    with Library(root) as lib:
-        rep = lib.ingest([samples_dir / "cuts.mp4", samples_dir / "faces.mp4"],
-                         model="tiny-test:untrained", model_config=str(tiny_model_dir),
-                         workers=0, progress=False)
-        assert not rep.failed
-    return root
-
-
-@pytest.fixture
-def lib_root(base_library: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "lib"
-    shutil.copytree(base_library, root)
-    return root
 
 
 def _client(root: Path, **config: object):  # type: ignore[no-untyped-def]
@@ -333,30 +312,15 @@ def test_serving_goes_on_while_ingest_writes_and_sees_the_new_generation(
 
 @pytest.mark.slow
 def test_query_embedding_goes_to_a_gpu_worker_with_a_scheduler(lib_root: Path) -> None:
-    import os
+    from distributed import get_task_stream
+    from helpers import cluster_with_gpu_worker
 
-    from distributed import Client, LocalCluster, get_task_stream
-
-    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster:
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        gpu = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dask"), "worker", cluster.scheduler_address,
-             "--nthreads", "1", "--resources", "GPU=1", "--no-dashboard"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            with Client(cluster) as watcher:
-                watcher.wait_for_workers(2, timeout=120)
-                gpu_addr = next(a for a, w in watcher.scheduler_info()["workers"].items()
-                                if w.get("resources", {}).get("GPU"))
-                with get_task_stream(watcher) as stream, \
-                        _client(lib_root, scheduler=cluster.scheduler_address) as c:
-                    r = c.get("/api/search", params={"text": "a face", "k": 3})
-                    assert r.status_code == 200 and len(r.json()["hits"]) == 3
-                    local = c.get("/api/search", params={"keyframe": 1, "k": 3})
-                    assert local.status_code == 200
-        finally:
-            gpu.terminate()
-            gpu.wait(timeout=30)
+    with cluster_with_gpu_worker() as (watcher, gpu_addr):
+        with get_task_stream(watcher) as stream, \
+                _client(lib_root, scheduler=watcher.scheduler.address) as c:
+            r = c.get("/api/search", params={"text": "a face", "k": 3})
+            assert r.status_code == 200 and len(r.json()["hits"]) == 3
+            assert c.get("/api/search", params={"keyframe": 1, "k": 3}).status_code == 200
     ran = {t["worker"] for t in stream.data if str(t["key"]).startswith("embed_query_task")}
     assert ran == {gpu_addr}
 
@@ -377,26 +341,14 @@ def test_serve_command_refuses_bad_settings(lib_root: Path, tmp_path: Path,
 
 def test_a_real_uvicorn_server_answers(lib_root: Path) -> None:
     """The same app under uvicorn on a free port (what `media-ml serve` runs)."""
-    import socket
     import urllib.request
 
-    import uvicorn
+    from helpers import free_port, uvicorn_server
 
     from media_ml.service import ServiceConfig, create_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     app = create_app(ServiceConfig(library=lib_root, port=port, token=TOKEN))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=10) as r:
-            assert json.loads(r.read())["status"] == "ok"
-    finally:
-        server.should_exit = True
-        t.join(timeout=30)
+    with uvicorn_server(app, port) as url, \
+            urllib.request.urlopen(f"{url}api/health", timeout=10) as r:
+        assert json.loads(r.read())["status"] == "ok"
