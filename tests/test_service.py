@@ -352,3 +352,21 @@ def test_a_real_uvicorn_server_answers(lib_root: Path) -> None:
     with uvicorn_server(app, port) as url, \
             urllib.request.urlopen(f"{url}api/health", timeout=10) as r:
         assert json.loads(r.read())["status"] == "ok"
+
+
+def test_a_learner_in_another_process_is_picked_up_without_restart(client, lib_root: Path
+                                                                  ) -> None:  # type: ignore[no-untyped-def]
+    for i in range(20):
+        d = client.post("/api/choose", headers=AUTH,
+                        json={"video_id": 1, "context": "web-row",
+                              "member": {"device": ["tv", "web"][i % 2]}}).json()
+        assert d["policy_version"] == 0
+        client.post("/api/reward", headers=AUTH, json={"decision_id": d["decision_id"],
+                                                       "value": i % 2})
+    proc = subprocess.run([sys.executable, "-m", "media_ml.cli", "learn", "--library",
+                           str(lib_root), "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["version"] == 1
+    d = client.post("/api/choose", headers=AUTH,
+                    json={"video_id": 1, "context": "web-row", "member": {"device": "tv"}}).json()
+    assert d["policy_version"] == 1 and d["mode"] == "policy"
