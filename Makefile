@@ -48,6 +48,7 @@ bench: $(STAMP) samples
 	$(PY) benchmarks/obd.py
 	$(PY) benchmarks/ope.py
 	$(PY) benchmarks/policies.py
+	$(PY) benchmarks/load.py
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .mypy_cache
