@@ -1,7 +1,9 @@
 """Our shot-detector sets on a motion set nobody has looked at: the eval set's photographs and
 bikes shots filmed with a new seed (default 9303), built into /tmp, each set scored once.
 
-    .venv/bin/python benchmarks/shots_fresh.py fast ensemble learned grids [--seed N]   # 9303, 9404 used
+    .venv/bin/python benchmarks/shots_fresh.py fast ensemble learned grids [--seed N]
+
+Seeds used so far: 9303, 9404 (a new seed gives a set nobody has seen).
 
 Thresholds were tuned on ``tune`` only; ``eval`` has been scored many times since, so this set
 is the honest figure for clips the detectors were never looked at on.
