@@ -468,7 +468,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
                            cors_origins=tuple(args.cors_origin or ()),
                            scheduler=args.scheduler, contexts_file=args.contexts,
                            max_upload_bytes=int(args.max_upload_mb * 2**20))
-    serve(config, log_level="info" if args.verbose + args.sub_verbose else "warning")
+    def announce(where: dict[str, str]) -> None:
+        print(f"media-ml serving {config.library} at {where['url']}\n"
+              f"editor page: {where['page']}\n"
+              f"API docs: {where['docs']}   metrics: {where['metrics']}", flush=True)
+        if "random_token" in where:
+            print("(a random token was made for this run; set MEDIA_ML_TOKEN or --token to fix "
+                  "one)", flush=True)
+
+    serve(config, log_level="info" if args.verbose + args.sub_verbose else "warning",
+          on_start=announce)
     return 0
 
 

@@ -22,6 +22,7 @@ import math
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -560,18 +561,19 @@ def create_app(config: ServiceConfig) -> Any:
     return app
 
 
-def serve(config: ServiceConfig, log_level: str = "warning") -> None:
-    """Run the app with uvicorn until interrupted; print the page's URL (with the token)."""
+def serve(config: ServiceConfig, log_level: str = "warning",
+          on_start: Callable[[dict[str, str]], None] | None = None) -> None:
+    """Run the app with uvicorn until interrupted. ``on_start`` gets the addresses people need
+    (``url``, ``page`` with the token in its fragment, ``docs``, ``metrics``, and
+    ``random_token`` when none was configured) before serving starts; the CLI prints them."""
     import uvicorn
 
     app = create_app(config)
     shown = config.host if ":" not in config.host else f"[{config.host}]"
     url = f"http://{shown}:{config.port}/"
-    print(f"media-ml serving {config.library} at {url}\n"
-          f"editor page: {url}#token={app.state.token}\n"
-          f"API docs: {url}docs   metrics: {url}metrics", flush=True)
-    if config.token is None:
-        print("(a random token was made for this run; set MEDIA_ML_TOKEN or --token to fix one)",
-              flush=True)
+    if on_start is not None:
+        on_start({"url": url, "page": f"{url}#token={app.state.token}", "docs": f"{url}docs",
+                  "metrics": f"{url}metrics",
+                  **({"random_token": "yes"} if config.token is None else {})})
     uvicorn.run(app, host=config.host, port=config.port, log_level=log_level,
                 access_log=False, proxy_headers=bool(os.environ.get("MEDIA_ML_PROXY_HEADERS")))
