@@ -70,9 +70,12 @@ class CutDetector:
 @dataclass(frozen=True)
 class GradualDetector:
     """Dissolves and wipes: isolated windows whose inside lies between its ends, block by
-    block, with progress spread over several frames."""
+    block, with progress spread over several frames. With ``despike`` (and histograms in the
+    evidence) flash frames are taken out first (``histograms.despike``), so a strobe or a flash
+    during the transition does not break its progress."""
 
     config: ShotDetectorConfig = field(default_factory=ShotDetectorConfig)
+    despike: bool = False
     name: str = "gradual"
     requires: frozenset[str] = frozenset({"grids"})
 
@@ -81,6 +84,10 @@ class GradualDetector:
         return self.config.context
 
     def detect(self, evidence: Evidence, blocked: np.ndarray) -> list[Transition]:
+        if self.despike:
+            from media_ml.detectors.histograms import despike
+
+            evidence = despike(evidence)
         return algo._graduals(evidence.grids, self.config, blocked)
 
     def claim(self, blocked: np.ndarray, transition: Transition) -> None:

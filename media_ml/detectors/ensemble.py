@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from media_ml.detectors.base import Evidence, Transition
-from media_ml.detectors.histograms import flash_like
+from media_ml.detectors.base import Evidence, ShotDetector, Transition
+from media_ml.detectors.histograms import flash_like, hist_dist, normalised, scene_distance
 from media_ml.extractors import shots as algo
 from media_ml.extractors.shots import ShotDetectorConfig
 
@@ -22,16 +22,22 @@ from media_ml.extractors.shots import ShotDetectorConfig
 @dataclass(frozen=True)
 class ConfirmedCutDetector:
     """Grid cuts (``CutDetector``'s candidates, flashes vetoed) that TransNetV2 supports: its
-    single-frame probability reaches ``support`` within two frames of the cut."""
+    single-frame probability reaches ``support`` within two frames of the cut. With histograms
+    in the evidence the change must also happen at once (``HistogramCutDetector``'s ``abrupt``
+    test), which a whip pan to another part of the scene does not."""
 
     config: ShotDetectorConfig = field(default_factory=ShotDetectorConfig)
-    support: float = 0.3
+    support: float = 0.5
+    abrupt: float = 0.6
+    scene_window: int = 6
     name: str = "confirmed-cut"
     requires: frozenset[str] = frozenset({"grids", "learned"})
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.support < 1.0:
             raise ValueError("support must be in [0, 1)")
+        if not 0.0 <= self.abrupt <= 1.0 or not 2 <= self.scene_window <= 50:
+            raise ValueError("abrupt must be in [0, 1] and scene_window 2..50 frames")
 
     @property
     def context(self) -> int:
@@ -40,6 +46,7 @@ class ConfirmedCutDetector:
     def detect(self, evidence: Evidence, blocked: np.ndarray) -> list[Transition]:
         assert evidence.learned is not None
         g, p = evidence.grids, evidence.learned
+        h = None if evidence.hists is None else normalised(evidence.hists)
         out = []
         for c in algo._cut_candidates(g, self.config):
             t = c.frame
@@ -49,8 +56,49 @@ class ConfirmedCutDetector:
                 continue
             if flash_like(evidence, t, c.strength, self.config):
                 continue
+            if h is not None and (float(hist_dist(h[t], h[t - 1]))
+                                  < self.abrupt * scene_distance(h, t, self.scene_window)):
+                continue
             out.append(c)
         return out
 
     def claim(self, blocked: np.ndarray, transition: Transition) -> None:
         blocked[transition.frame] = True
+
+
+@dataclass(frozen=True)
+class LearnedSupport:
+    """Another detector's dissolves, kept only where TransNetV2 supports them: its
+    all-frames-of-a-transition head (the single-frame head when the evidence lacks it) reaches
+    ``many`` within three frames of the span. TransNetV2 sees dissolves well and rarely fires
+    inside a shot, so this removes dissolves read into motion; wipes, which it misses, pass.
+    """
+
+    inner: ShotDetector
+    many: float = 0.35
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.many < 1.0:
+            raise ValueError("many must be in [0, 1)")
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def requires(self) -> frozenset[str]:
+        return self.inner.requires | {"learned"}
+
+    @property
+    def context(self) -> int:
+        return self.inner.context
+
+    def detect(self, evidence: Evidence, blocked: np.ndarray) -> list[Transition]:
+        assert evidence.learned is not None
+        p = evidence.learned_many if evidence.learned_many is not None else evidence.learned
+        return [t for t in self.inner.detect(evidence, blocked)
+                if t.kind != "dissolve"
+                or float(p[max(0, t.frame - 3) : t.frame + t.length + 3].max()) >= self.many]
+
+    def claim(self, blocked: np.ndarray, transition: Transition) -> None:
+        self.inner.claim(blocked, transition)

@@ -1,5 +1,6 @@
 """Evidence from colour histograms, which camera motion hardly changes: cuts that hold while
-the camera moves, wipes and dissolves between moving shots, and the flash test on histograms.
+the camera moves or the light strobes, wipes and dissolves between moving shots, the flash test
+on histograms, and flash frames taken out before gradual transitions are looked for.
 """
 
 from __future__ import annotations
@@ -39,6 +40,64 @@ def hist_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 0.5 * d.sum(axis=-1) / 3.0
 
 
+def normalised(hists: np.ndarray) -> np.ndarray:
+    """Histograms as shares (0..1), float32."""
+    return hists.astype(np.float32) / 255.0
+
+
+def scene_distance(h: np.ndarray, t: int, window: int) -> float:
+    """Distance between the median histograms of the ``window`` frames before ``t`` and of the
+    ``window`` frames from ``t`` on: how much the scene changes at ``t``, robust to a few
+    flash or strobe frames on either side."""
+    before, after = h[max(0, t - window) : t], h[t : t + window]
+    if not len(before) or not len(after):
+        return 0.0
+    return float(hist_dist(np.median(before, axis=0), np.median(after, axis=0)))
+
+
+def despike(evidence: Evidence, max_frames: int = 3, jump_min: float = 0.15,
+            ratio: float = 0.5) -> Evidence:
+    """The evidence with flash frames taken out: a run of up to ``max_frames`` frames whose
+    histogram jumps away (by at least ``jump_min``) and comes back (the frame after the run is
+    within ``ratio`` × the jump of the frame before it) is replaced, grids and histograms, by
+    the straight blend of the frames around it.
+
+    A strobe or a camera flash during a dissolve or a wipe breaks the smooth progress the
+    gradual detectors look for; a cut never comes back, so it is left alone. Local (each
+    decision reads ``max_frames + 1`` frames ahead), so chunked runs agree with one pass.
+    """
+    if evidence.hists is None or evidence.frames < 3:
+        return evidence
+    h = normalised(evidence.hists)
+    n = h.shape[0]
+    jumps = np.zeros(n, np.float32)
+    jumps[1:] = hist_dist(h[1:], h[:-1])
+    spikes: list[tuple[int, int]] = []
+    starts = np.flatnonzero(jumps >= jump_min)
+    for t in starts.tolist():
+        if t < 1 or (spikes and t < spikes[-1][1]):
+            continue
+        for k in range(1, max_frames + 1):
+            e = t + k  # the first frame after the run
+            if e >= n:
+                break
+            back = float(hist_dist(h[t - 1], h[e]))
+            if back < ratio * jumps[t] and jumps[e] >= 0.5 * ratio * jumps[t]:
+                spikes.append((t, e))
+                break
+    if not spikes:
+        return evidence
+    hh = h.copy()
+    gg = evidence.grids.astype(np.float32)
+    for s, e in spikes:
+        w = (np.arange(1, e - s + 1, dtype=np.float32) / (e - s + 1))[:, None]
+        hh[s:e] = hh[s - 1] * (1 - w) + hh[e] * w
+        gg[s:e] = gg[s - 1] * (1 - w) + gg[e] * w
+    return Evidence(np.clip(np.rint(gg), 0, 255).astype(np.uint8), evidence.learned,
+                    np.clip(np.rint(hh * 255.0), 0, 255).astype(np.uint8),
+                    evidence.learned_many)
+
+
 def flash_like(evidence: Evidence, t: int, change: float, cfg: ShotDetectorConfig) -> bool:
     """A flash, strobe or glitch explains the change at ``t``: on the grids, or (camera motion
     hardly changing them) on the histograms when the evidence has them."""
@@ -55,15 +114,23 @@ class HistogramCutDetector:
     around it — and that no flash explains (on the grids or on the histograms).
 
     Inside a moving shot every frame's grid changes, so a whip pan passes the grid test; the
-    histogram of a moving shot changes little, and a cut changes it at once.
+    histogram of a moving shot changes little, and a cut changes it at once: the jump must be at
+    least ``abrupt`` × the change of scene over ``scene_window`` frames either side (a whip pan
+    to another part of the scene changes it over several frames).
     """
 
     config: ShotDetectorConfig = field(default_factory=ShotDetectorConfig)
     hist_min: float = 0.1
     hist_ratio: float = 5.0
     window: int = 10
+    abrupt: float = 0.6
+    scene_window: int = 6
     name: str = "histogram-cut"
     requires: frozenset[str] = frozenset({"grids", "hists"})
+
+    def __post_init__(self) -> None:
+        _check(self, hist_min=(0.0, 1.0), hist_ratio=(1.0, 100.0), abrupt=(0.0, 1.0))
+        _check_frames(self, window=(2, 100), scene_window=(2, 50))
 
     @property
     def context(self) -> int:
@@ -87,6 +154,8 @@ class HistogramCutDetector:
                                      jumps[t + 2 : t + 1 + self.window]])
             base = float(np.median(around)) if around.size else 0.0
             if jumps[t] < max(self.hist_min, self.hist_ratio * base):
+                continue
+            if jumps[t] < self.abrupt * scene_distance(h, t, self.scene_window):
                 continue
             if flash_like(evidence, t, c.strength, self.config):
                 continue
@@ -115,14 +184,25 @@ class HistogramGradualDetector:
     residual_max: float = 0.3
     max_step: float = 0.5
     returns: int = 1
+    min_frames: int = 6
+    despike: bool = True
     name: str = "histogram-gradual"
     requires: frozenset[str] = frozenset({"grids", "hists"})
+
+    def __post_init__(self) -> None:
+        if not self.scales or min(self.scales) < 3 or max(self.scales) > 200:
+            raise ValueError("histogram-gradual scales must be 3..200 frames")
+        _check(self, chord_min=(0.0, 1.0), isolation=(1.0, 100.0), residual_max=(0.0, 1.0),
+               max_step=(0.0, 1.0))
+        _check_frames(self, returns=(0, 10), min_frames=(2, 200))
 
     @property
     def context(self) -> int:
         return (self.returns + 2) * max(self.scales) + 8
 
     def detect(self, evidence: Evidence, blocked: np.ndarray) -> list[Transition]:
+        if self.despike:
+            evidence = despike(evidence)
         if evidence.hists is None:
             return []
         per = evidence.hists.astype(np.float32).reshape(evidence.frames, 3, -1)
@@ -183,7 +263,7 @@ class HistogramGradualDetector:
             return None
         s = a + 1 + int(np.argmax(alpha > 0.1)) if (alpha > 0.1).any() else b
         e = a + 1 + int(np.argmax(alpha >= 0.9)) if (alpha >= 0.9).any() else b
-        return (s, e) if e - s >= 2 else None
+        return (s, e) if e - s >= self.min_frames else None
 
     @staticmethod
     def _kind(grids: np.ndarray, s: int, e: int) -> TransitionKind:
@@ -201,3 +281,79 @@ class HistogramGradualDetector:
 
     def claim(self, blocked: np.ndarray, transition: Transition) -> None:
         blocked[transition.frame : transition.frame + transition.length] = True
+
+
+@dataclass(frozen=True)
+class SceneCutDetector:
+    """Cuts into and out of shots that strobe, flash or move fast, where a frame's change does
+    not stand out from its neighbours' and the flash test would veto it.
+
+    At a local peak of the histogram jump (at least ``jump_min``), the ``window`` frames before
+    and the ``window`` frames after are compared pair by pair: a flash, a strobe or a whip pan
+    returns to its scene, so some pair looks alike; a cut never does (the closest pair still
+    differs by ``cross_min`` and by ``cross_share`` × the jump). The change must also happen
+    at once (the jump is ``abrupt`` × the change of scene), not over several frames. Runs after
+    the other detectors and keeps ``guard`` frames away from what they claimed.
+    """
+
+    config: ShotDetectorConfig = field(default_factory=ShotDetectorConfig)
+    window: int = 6
+    jump_min: float = 0.2
+    cross_min: float = 0.2
+    cross_share: float = 0.5
+    abrupt: float = 0.6
+    peak: int = 2
+    guard: int = 6
+    name: str = "scene-cut"
+    requires: frozenset[str] = frozenset({"grids", "hists"})
+
+    def __post_init__(self) -> None:
+        _check(self, jump_min=(0.0, 1.0), cross_min=(0.0, 1.0), cross_share=(0.0, 1.0),
+               abrupt=(0.0, 1.0))
+        _check_frames(self, window=(2, 50), peak=(0, 20), guard=(0, 50))
+
+    @property
+    def context(self) -> int:
+        return self.window + self.peak + self.guard + 2
+
+    def detect(self, evidence: Evidence, blocked: np.ndarray) -> list[Transition]:
+        if evidence.hists is None or evidence.frames < 3:
+            return []
+        h = normalised(evidence.hists)
+        jumps = np.zeros(h.shape[0], np.float32)
+        jumps[1:] = hist_dist(h[1:], h[:-1])
+        w = self.window
+        out: list[Transition] = []
+        for t in np.flatnonzero(jumps >= self.jump_min).tolist():
+            if t < 1 or jumps[t] < jumps[max(1, t - self.peak) : t + self.peak + 1].max():
+                continue
+            if blocked[max(0, t - self.guard) : t + self.guard + 1].any():
+                continue
+            before, after = h[max(0, t - w) : t], h[t : t + w]
+            closest = float(hist_dist(before[:, None, :], after[None, :, :]).min())
+            if closest < max(self.cross_min, self.cross_share * float(jumps[t])):
+                continue
+            if jumps[t] < self.abrupt * scene_distance(h, t, w):
+                continue
+            change = float(algo._dist(evidence.grids[t], evidence.grids[t - 1]))
+            out.append(Transition(t, "cut", 0, change))
+        return out
+
+    def claim(self, blocked: np.ndarray, transition: Transition) -> None:
+        blocked[transition.frame] = True
+
+
+def _check(obj: object, **bounds: tuple[float, float]) -> None:
+    """Each named field is a finite number in its ``[lo, hi]`` (ValueError naming it)."""
+    for name, (lo, hi) in bounds.items():
+        v = getattr(obj, name)
+        if not (isinstance(v, int | float) and np.isfinite(v) and lo <= v <= hi):
+            raise ValueError(f"{type(obj).__name__}.{name} must be in [{lo}, {hi}], got {v!r}")
+
+
+def _check_frames(obj: object, **bounds: tuple[int, int]) -> None:
+    """Each named field is a whole number of frames in its ``[lo, hi]``."""
+    for name, (lo, hi) in bounds.items():
+        v = getattr(obj, name)
+        if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
+            raise ValueError(f"{type(obj).__name__}.{name} must be {lo}..{hi} frames, got {v!r}")

@@ -11,8 +11,12 @@ from media_ml.detectors.classic import (
     FlashSuppressor,
     GradualDetector,
 )
-from media_ml.detectors.ensemble import ConfirmedCutDetector
-from media_ml.detectors.histograms import HistogramCutDetector, HistogramGradualDetector
+from media_ml.detectors.ensemble import ConfirmedCutDetector, LearnedSupport
+from media_ml.detectors.histograms import (
+    HistogramCutDetector,
+    HistogramGradualDetector,
+    SceneCutDetector,
+)
 from media_ml.detectors.learned import LearnedConfig, LearnedDetector
 from media_ml.errors import UsageError
 from media_ml.extractors.shots import ShotDetectorConfig
@@ -22,10 +26,13 @@ DEFAULT_SET = "fast"
 
 def _fast(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
     # Grid evidence for where and what; histograms (which camera motion hardly changes) to
-    # tell a cut from a whip pan and to find wipes and dissolves between moving shots.
+    # tell a cut from a whip pan, to find wipes and dissolves between moving shots (flash
+    # frames taken out first) and, last, cuts into and out of strobing or fast-moving shots.
+    # The cut detectors run the flash test themselves (on grids and histograms).
     return DetectorSet("fast", (FadeDetector(cfg), HistogramCutDetector(cfg),
-                                GradualDetector(cfg), HistogramGradualDetector(cfg)),
-                       (FlashSuppressor(cfg),), cfg.min_shot_frames, cfg.chunk_frames)
+                                GradualDetector(cfg, despike=True),
+                                HistogramGradualDetector(cfg), SceneCutDetector(cfg)),
+                       (), cfg.min_shot_frames, cfg.chunk_frames)
 
 
 def _grids(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
@@ -41,11 +48,12 @@ def _learned(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
 
 def _ensemble(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
     # Grid evidence first where it is exact (fades, cuts the learned evidence confirms,
-    # dissolves and wipes), then what only the learned evidence sees (transitions into and out
-    # of moving shots).
+    # dissolves it supports, and wipes), then what only the learned evidence sees (transitions
+    # into and out of moving shots), then cuts next to strobes the histograms show.
     return DetectorSet("ensemble", (FadeDetector(cfg), ConfirmedCutDetector(cfg),
-                                    GradualDetector(cfg), HistogramGradualDetector(cfg),
-                                    LearnedDetector(learned, flash=cfg)),
+                                    LearnedSupport(GradualDetector(cfg, despike=True)),
+                                    LearnedSupport(HistogramGradualDetector(cfg)),
+                                    LearnedDetector(learned, flash=cfg), SceneCutDetector(cfg)),
                        (), cfg.min_shot_frames, cfg.chunk_frames)
 
 
