@@ -75,7 +75,7 @@ def despike(evidence: Evidence, max_frames: int = 3, jump_min: float = 0.15,
     spikes: list[tuple[int, int]] = []
     starts = np.flatnonzero(jumps >= jump_min)
     for t in starts.tolist():
-        if t < 1 or (spikes and t < spikes[-1][1]):
+        if t < 1 or (spikes and t <= spikes[-1][1]):  # inside or the return of the last
             continue
         for k in range(1, max_frames + 1):
             e = t + k  # the first frame after the run
@@ -292,8 +292,10 @@ class SceneCutDetector:
     and the ``window`` frames after are compared pair by pair: a flash, a strobe or a whip pan
     returns to its scene, so some pair looks alike; a cut never does (the closest pair still
     differs by ``cross_min`` and by ``cross_share`` × the jump). The change must also happen
-    at once (the jump is ``abrupt`` × the change of scene), not over several frames. Runs after
-    the other detectors and keeps ``guard`` frames away from what they claimed.
+    at once (the jump is ``abrupt`` × the change of scene), not over several frames. Of frames
+    passing within ``peak`` of each other the larger change is the cut (a flash on the last
+    frame of the old shot jumps twice). Runs after the other detectors and keeps ``guard``
+    frames away from what they claimed.
     """
 
     config: ShotDetectorConfig = field(default_factory=ShotDetectorConfig)
@@ -325,7 +327,7 @@ class SceneCutDetector:
         w = self.window
         out: list[Transition] = []
         for t in np.flatnonzero(jumps >= self.jump_min).tolist():
-            if t < 1 or jumps[t] < jumps[max(1, t - self.peak) : t + self.peak + 1].max():
+            if t < 1:
                 continue
             if blocked[max(0, t - self.guard) : t + self.guard + 1].any():
                 continue
@@ -336,6 +338,10 @@ class SceneCutDetector:
             if jumps[t] < self.abrupt * scene_distance(h, t, w):
                 continue
             change = float(algo._dist(evidence.grids[t], evidence.grids[t - 1]))
+            if out and t - out[-1].frame <= self.peak:  # one cut: the larger change
+                if change > out[-1].strength:
+                    out[-1] = Transition(t, "cut", 0, change)
+                continue
             out.append(Transition(t, "cut", 0, change))
         return out
 
