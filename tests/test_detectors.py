@@ -256,3 +256,70 @@ def test_new_detector_configs_are_validated() -> None:
         ConfirmedCutDetector(abrupt=-1.0)
     with pytest.raises(ValueError, match="many"):
         LearnedSupport(SceneCutDetector(), many=1.5)
+
+
+def test_exported_tree_model_matches_scikit_learn(tmp_path: Path) -> None:
+    import importlib.util
+
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from media_ml.detectors.scored import FEATURES, TreeModel
+
+    spec = importlib.util.spec_from_file_location(
+        "train_gradual", Path(__file__).resolve().parent.parent / "benchmarks" / "train_gradual.py")
+    assert spec is not None and spec.loader is not None
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, len(FEATURES)))
+    y = (X[:, 0] + 0.5 * X[:, 5] * X[:, 2] > 0).astype(int)
+    clf = HistGradientBoostingClassifier(max_depth=3, max_iter=30, random_state=0).fit(X, y)
+    train.export(clf, tmp_path / "m.npz")
+    model = TreeModel.load(tmp_path / "m.npz")
+    np.testing.assert_allclose(model.probability(X), clf.predict_proba(X)[:, 1], atol=1e-12)
+
+
+def test_the_shipped_gradual_model_loads_and_scores_in_range() -> None:
+    from media_ml.detectors.scored import FEATURES, MODEL_PATH, ScoredGradualDetector, load_model
+
+    model = load_model(str(MODEL_PATH))
+    assert model.features == FEATURES and model.roots.size > 10
+    p = model.probability(np.zeros((3, len(FEATURES))))
+    assert ((p >= 0) & (p <= 1)).all()
+    with pytest.raises(ValueError, match="threshold"):
+        ScoredGradualDetector(threshold=1.0)
+
+
+# fmt: off
+def _moving_dissolves_plan():  # noqa: ANN202
+    import make_motion_samples as mms
+
+    return (
+        mms.MotionPlan(seed=23, fps=25)
+        .shot("coffee", 45, "pan").dissolve(20)
+        .shot("astronaut", 45, "handheld").cut()
+        .shot("coins", 45, "zoom").dissolve(24)
+        .shot("retina", 45, "pan").wipe(14, "left")
+        .shot("moon", 45, "handheld")
+    )
+# fmt: on
+
+
+def test_fast_finds_dissolves_and_wipes_between_moving_shots(tmp_path: Path) -> None:
+    import json
+
+    import make_motion_samples as mms
+
+    from media_ml.detectors.scoring import score_kinds
+
+    path = tmp_path / "moving.mp4"
+    mms.write_motion_clip(_moving_dissolves_plan(), path, name="moving", size=(320, 180))
+    truth = json.loads(path.with_suffix(".json").read_text())
+    info = probe(path)
+    found = {}
+    for name in ("fast", "grids"):
+        shots = analyse_shots(info, InlineExecutor(), IngestSettings(detectors=name))[0]
+        found[name] = score_kinds([s.start_frame for s in shots[1:]], truth)
+    fast = found["fast"].overall
+    assert (fast.fp, fast.fn) == (0, 0), found["fast"]
+    assert found["grids"].overall.fn > 0  # what camera motion did to the grid-only detector

@@ -11,13 +11,10 @@ from media_ml.detectors.classic import (
     FlashSuppressor,
     GradualDetector,
 )
-from media_ml.detectors.ensemble import ConfirmedCutDetector, LearnedSupport
-from media_ml.detectors.histograms import (
-    HistogramCutDetector,
-    HistogramGradualDetector,
-    SceneCutDetector,
-)
+from media_ml.detectors.ensemble import ConfirmedCutDetector
+from media_ml.detectors.histograms import HistogramCutDetector, SceneCutDetector
 from media_ml.detectors.learned import LearnedConfig, LearnedDetector
+from media_ml.detectors.scored import ScoredGradualDetector
 from media_ml.errors import UsageError
 from media_ml.extractors.shots import ShotDetectorConfig
 
@@ -26,12 +23,11 @@ DEFAULT_SET = "fast"
 
 def _fast(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
     # Grid evidence for where and what; histograms (which camera motion hardly changes) to
-    # tell a cut from a whip pan, to find wipes and dissolves between moving shots (flash
-    # frames taken out first) and, last, cuts into and out of strobing or fast-moving shots.
-    # The cut detectors run the flash test themselves (on grids and histograms).
+    # tell a cut from a whip pan; dissolves and wipes, also between moving shots, scored by a
+    # small trained model (flash frames taken out first); last, cuts into and out of strobing
+    # or fast-moving shots. The cut detectors run the flash test themselves.
     return DetectorSet("fast", (FadeDetector(cfg), HistogramCutDetector(cfg),
-                                GradualDetector(cfg, despike=True),
-                                HistogramGradualDetector(cfg), SceneCutDetector(cfg)),
+                                ScoredGradualDetector(), SceneCutDetector(cfg)),
                        (), cfg.min_shot_frames, cfg.chunk_frames)
 
 
@@ -47,13 +43,13 @@ def _learned(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
 
 
 def _ensemble(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
-    # Grid evidence first where it is exact (fades, cuts the learned evidence confirms,
-    # dissolves it supports, and wipes), then what only the learned evidence sees (transitions
-    # into and out of moving shots), then cuts next to strobes the histograms show.
+    # Grid evidence first where it is exact (fades, cuts the learned evidence confirms), then
+    # TransNetV2's own cuts and dissolves (it sees transitions into and out of moving shots),
+    # then the scored gradual windows (wipes, which TransNetV2 misses), then cuts next to
+    # strobes the histograms show.
     return DetectorSet("ensemble", (FadeDetector(cfg), ConfirmedCutDetector(cfg),
-                                    LearnedSupport(GradualDetector(cfg, despike=True)),
-                                    LearnedSupport(HistogramGradualDetector(cfg)),
-                                    LearnedDetector(learned, flash=cfg), SceneCutDetector(cfg)),
+                                    LearnedDetector(learned, flash=cfg), ScoredGradualDetector(),
+                                    SceneCutDetector(cfg)),
                        (), cfg.min_shot_frames, cfg.chunk_frames)
 
 

@@ -1,0 +1,260 @@
+"""Dissolves and wipes between moving shots, scored by a small trained model.
+
+Camera motion breaks the hand-set tests for gradual transitions: a panning shot's histogram drifts
+as much over 25 frames as a dissolve moves it, and its grid never lies "between" the ends. Several
+weak cues still tell them apart, none alone: blending two pictures lowers the luma variance in the
+middle of the blend (``(1-a)^2 vA + a^2 vB``, while a pan keeps it), a blend progresses smoothly
+(no single-frame jump), the pictures at the ends differ more than the windows around them, and
+what passes (a whip pan, an occlusion) comes back. ``ScoredGradualDetector`` proposes windows
+whose end histograms differ (``gradual_candidates``), describes each by those cues
+(``gradual_features``) and keeps the windows a gradient-boosted tree model scores above
+``threshold``.
+
+The model is trained by ``benchmarks/train_gradual.py`` on the motion *tune* sets only (tune
+photographs, several seeds) and shipped as arrays in ``models/gradual_gbm.npz`` (a few kB): the
+evaluator below is plain numpy, so no pickled estimator is loaded and nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from media_ml.detectors.base import Evidence, Transition
+from media_ml.detectors.histograms import HistogramGradualDetector, despike, hist_dist
+from media_ml.extractors import shots as algo
+from media_ml.extractors.grid import Y_GRID
+
+MODEL_PATH = Path(__file__).with_name("models") / "gradual_gbm.npz"
+SCALES = (6, 9, 13, 18, 25, 35)
+FEATURES = (
+    "chord", "isolation", "residual", "max_step", "min_step", "variance_dip", "variance_fit",
+    "mean_path", "grid_chord", "grid_between", "grid_isolation", "abrupt", "returns",
+    "anisotropy", "frames", "isolation_before", "isolation_after",
+)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the features read, computed once per slice (flash frames taken out)."""
+
+    hists: np.ndarray  # (n, 48) shares per plane
+    mean: np.ndarray  # (n,) luma mean, grey levels
+    var: np.ndarray  # (n,) luma variance
+    grids: np.ndarray  # (n, GRID_SIZE) float32
+    aniso: np.ndarray  # (n,) log of horizontal over vertical grid contrast
+    jumps: np.ndarray  # (n,) histogram change from the frame before
+
+    @property
+    def frames(self) -> int:
+        return int(self.hists.shape[0])
+
+
+def prepare(evidence: Evidence) -> Prepared:
+    """The slice's per-frame cues, flash frames taken out first."""
+    if evidence.hists is None:
+        raise ValueError("scored gradual detection needs histogram evidence")
+    ev = despike(evidence)
+    assert ev.hists is not None
+    n = ev.frames
+    per = ev.hists.astype(np.float32).reshape(n, 3, -1)
+    per /= np.maximum(1.0, per.sum(axis=2, keepdims=True))
+    centres = (np.arange(per.shape[2], dtype=np.float32) + 0.5) * (256.0 / per.shape[2])
+    mean = per[:, 0] @ centres
+    var = per[:, 0] @ (centres * centres) - mean * mean
+    g = ev.grids.astype(np.float32)
+    ny, nx = Y_GRID
+    y = g[:, : ny * nx].reshape(n, ny, nx)
+    gx = np.abs(np.diff(y, axis=2)).mean(axis=(1, 2)) + 1.0
+    gy = np.abs(np.diff(y, axis=1)).mean(axis=(1, 2)) + 1.0
+    h = per.reshape(n, -1)
+    jumps = np.zeros(n, np.float32)
+    if n > 1:
+        jumps[1:] = hist_dist(h[1:], h[:-1])
+    return Prepared(h, mean, var, g, np.log(gx / gy), jumps)
+
+
+def gradual_candidates(p: Prepared, blocked: np.ndarray, chord_min: float = 0.08,
+                       isolation_min: float = 1.2, guard: int = 2
+                       ) -> list[tuple[int, int, float, float, float]]:
+    """Windows ``(a, b, chord, chord before, chord after)`` worth scoring: at each scale, the
+    end histograms differ by ``chord_min`` and ``isolation_min`` × the windows either side, the
+    chord is the largest within two frames, and no claimed frame is within ``guard``."""
+    h, n = p.hists, p.frames
+    out: list[tuple[int, int, float, float, float]] = []
+    for L in SCALES:
+        if 2 * L >= n:
+            continue
+        chord = hist_dist(h[:-L], h[L:])
+        m = chord.size
+        before = np.zeros(m, np.float32)
+        after = np.zeros(m, np.float32)
+        before[L:] = chord[: m - L]
+        after[: m - L] = chord[L:]
+        ok = np.flatnonzero((chord >= chord_min)
+                            & (chord >= isolation_min * np.maximum(before, after)))
+        for a in ok.tolist():
+            b = a + L
+            if a < 1 or b >= n - 1 or chord[a] < chord[max(0, a - 2) : a + 3].max():
+                continue
+            if blocked[max(0, a + 1 - guard) : b + 1 + guard].any():
+                continue
+            out.append((a, b, float(chord[a]), float(before[a]), float(after[a])))
+    return out
+
+
+def gradual_features(p: Prepared, a: int, b: int, chord: float, before: float,
+                     after: float) -> list[float]:
+    """The cues of window ``[a, b]`` (``a`` the last frame before, ``b`` the first after), in
+    ``FEATURES`` order."""
+    h, n = p.hists, p.frames
+    L = b - a
+    A, B = h[a], h[b]
+    diff = B - A
+    norm = float(diff @ diff) + 1e-9
+    inside = h[a + 1 : b]
+    alpha = ((inside - A) @ diff) / norm
+    path = A + np.clip(alpha, 0, 1)[:, None] * diff
+    residual = float((np.abs(inside - path).sum(axis=1)
+                      / max(1e-6, float(np.abs(diff).sum()))).mean())
+    steps = np.diff(np.concatenate([[0.0], alpha, [1.0]]))
+    vA, vB = float(p.var[a]), float(p.var[b])
+    mid = a + L // 2
+    v_mid = float(np.median(p.var[mid - 1 : mid + 2]))
+    share = np.arange(L + 1, dtype=np.float32) / L
+    model = (1 - share) ** 2 * vA + share**2 * vB
+    fit = float(np.abs(p.var[a : b + 1] - model).mean() / max(1.0, vA, vB))
+    line = (1 - share) * p.mean[a] + share * p.mean[b]
+    mean_path = float(np.abs(p.mean[a : b + 1] - line).max()
+                      / (abs(float(p.mean[b] - p.mean[a])) + 5.0))
+    g = p.grids
+    g_chord = float(algo._dist(g[a], g[b]))
+    g_before = float(algo._dist(g[a - L], g[a])) if a - L >= 0 else 0.0
+    g_after = float(algo._dist(g[b], g[min(n - 1, b + L)]))
+    lo, hi = np.minimum(g[a], g[b]), np.maximum(g[a], g[b])
+    tol = 5.0 + 0.15 * (hi - lo)
+    between = float(((g[a + 1 : b] >= lo - tol) & (g[a + 1 : b] <= hi + tol)).mean())
+    abrupt = float(p.jumps[a + 1 : b + 1].max()) / max(1e-6, chord)
+    returns = float(hist_dist(A, h[min(n - 1, b + L)])) / max(1e-6, chord)
+    r = p.aniso
+    rin = r[a + 1 : b]
+    aniso = float(np.max(np.maximum(rin - max(r[a], r[b]), min(r[a], r[b]) - rin)))
+    return [chord, chord / max(1e-3, before, after), residual, float(steps.max()),
+            float(steps.min()), v_mid / max(1.0, min(vA, vB)), fit, mean_path, g_chord, between,
+            g_chord / max(1.0, g_before, g_after), abrupt, returns, aniso, float(L),
+            chord / max(1e-3, before), chord / max(1e-3, after)]
+
+
+@dataclass(frozen=True)
+class TreeModel:
+    """A gradient-boosted tree ensemble as flat arrays (scikit-learn's
+    ``HistGradientBoostingClassifier``, exported by ``benchmarks/train_gradual.py``)."""
+
+    feature: np.ndarray  # per node; -1 at leaves
+    threshold: np.ndarray  # go left when x <= threshold
+    left: np.ndarray  # node index (global)
+    right: np.ndarray
+    value: np.ndarray  # leaf value (raw score)
+    roots: np.ndarray  # first node of each tree
+    baseline: float
+    features: tuple[str, ...]
+    depth: int
+
+    @classmethod
+    def load(cls, path: Path) -> TreeModel:
+        with np.load(path, allow_pickle=False) as z:
+            names = tuple(str(s) for s in z["features"])
+            return cls(z["feature"].astype(np.int64), z["threshold"].astype(np.float64),
+                       z["left"].astype(np.int64), z["right"].astype(np.int64),
+                       z["value"].astype(np.float64), z["roots"].astype(np.int64),
+                       float(z["baseline"]), names, int(z["depth"]))
+
+    def probability(self, X: np.ndarray) -> np.ndarray:
+        """P(transition) for each row of ``X`` (all trees at once, one level at a time)."""
+        X = np.nan_to_num(np.asarray(X, np.float64), nan=0.0, posinf=1e6, neginf=-1e6)
+        node = np.broadcast_to(self.roots, (X.shape[0], self.roots.size)).copy()
+        rows = np.arange(X.shape[0])[:, None]
+        for _ in range(self.depth):
+            f = self.feature[node]
+            leaf = f < 0
+            x = X[rows, np.where(leaf, 0, f)]
+            nxt = np.where(x <= self.threshold[node], self.left[node], self.right[node])
+            node = np.where(leaf, node, nxt)
+        raw = self.baseline + self.value[node].sum(axis=1)
+        return np.asarray(1.0 / (1.0 + np.exp(-raw)), np.float64)
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str) -> TreeModel:
+    model = TreeModel.load(Path(path))
+    if model.features != FEATURES:
+        raise ValueError(f"{path}: the model was trained on other features {model.features}")
+    return model
+
+
+@dataclass(frozen=True)
+class ScoredGradualDetector:
+    """Dissolves and wipes where the trained model's probability reaches ``threshold``; of
+    windows that overlap or lie within ``gap`` frames (less than a shot) the most probable
+    wins. The span reported is where the histograms go
+    from 10 % to 90 % of the way; the kind comes from the grids (a wipe switches block by block).
+    """
+
+    threshold: float = 0.8  # chosen by benchmarks/train_gradual.py's cross-validation
+    model_path: str = str(MODEL_PATH)
+    guard: int = 2
+    gap: int = 6
+    name: str = "scored-gradual"
+    requires: frozenset[str] = field(default=frozenset({"grids", "hists"}))
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.threshold, int | float) and 0.0 < self.threshold < 1.0):
+            raise ValueError(f"ScoredGradualDetector.threshold must be in (0, 1), "
+                             f"got {self.threshold!r}")
+        for name in ("guard", "gap"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and 0 <= v <= 20):
+                raise ValueError(f"ScoredGradualDetector.{name} must be 0..20 frames, got {v!r}")
+
+    @property
+    def context(self) -> int:
+        return 3 * max(SCALES) + self.guard + self.gap + 8
+
+    def detect(self, evidence: Evidence, blocked: np.ndarray) -> list[Transition]:
+        if evidence.hists is None or evidence.frames < 2 * min(SCALES) + 2:
+            return []
+        p = prepare(evidence)
+        cands = gradual_candidates(p, blocked, guard=self.guard)
+        if not cands:
+            return []
+        X = np.array([gradual_features(p, *c) for c in cands])
+        prob = load_model(self.model_path).probability(X)
+        taken = np.zeros(p.frames + 1, bool)
+        out: list[Transition] = []
+        for i in np.argsort(-prob, kind="stable").tolist():
+            if prob[i] < self.threshold:
+                break
+            a, b = cands[i][0], cands[i][1]
+            if taken[max(0, a + 1 - self.gap) : b + 1 + self.gap].any():
+                continue  # the same transition, seen by another window
+            taken[a + 1 : b + 1] = True
+            s, e = _span(p.hists, a, b)
+            kind = HistogramGradualDetector._kind(evidence.grids, s, e)
+            out.append(Transition(s, kind, e - s, float(prob[i])))
+        return out
+
+    def claim(self, blocked: np.ndarray, transition: Transition) -> None:
+        blocked[transition.frame : transition.frame + max(1, transition.length)] = True
+
+
+def _span(h: np.ndarray, a: int, b: int) -> tuple[int, int]:
+    """Frames where the histograms are 10 %..90 % of the way from ``a`` to ``b``."""
+    A, B = h[a], h[b]
+    diff = B - A
+    alpha = ((h[a + 1 : b] - A) @ diff) / (float(diff @ diff) + 1e-9)
+    s = a + 1 + int(np.argmax(alpha > 0.1)) if (alpha > 0.1).any() else a + 1
+    e = a + 1 + int(np.argmax(alpha >= 0.9)) if (alpha >= 0.9).any() else b
+    return s, max(e, s + 1)
