@@ -237,7 +237,7 @@ def test_despike_takes_out_flash_frames_and_leaves_cuts() -> None:
 
 
 def test_new_detector_configs_are_validated() -> None:
-    from media_ml.detectors.ensemble import ConfirmedCutDetector, LearnedSupport
+    from media_ml.detectors.ensemble import ConfirmedCutDetector
     from media_ml.detectors.histograms import (
         HistogramCutDetector,
         HistogramGradualDetector,
@@ -254,8 +254,6 @@ def test_new_detector_configs_are_validated() -> None:
         HistogramGradualDetector(min_frames=0)
     with pytest.raises(ValueError, match="abrupt"):
         ConfirmedCutDetector(abrupt=-1.0)
-    with pytest.raises(ValueError, match="many"):
-        LearnedSupport(SceneCutDetector(), many=1.5)
 
 
 def test_exported_tree_model_matches_scikit_learn(tmp_path: Path) -> None:

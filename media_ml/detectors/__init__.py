@@ -9,7 +9,10 @@ on the driver, so segmented and one-pass results are identical for every set.
 
 Sets (``--detector``)::
 
-    fast       fades, hard cuts (flash-suppressed), dissolves and wipes from the analysis grids
+    fast       fades and hard cuts from the analysis grids and colour histograms (flashes,
+               strobes and whip pans told apart), dissolves and wipes scored by a small tree
+               model (``scored.py``), also between moving shots
+    grids      the grid-only detector of earlier releases (a baseline)
     learned    TransNetV2's per-frame probabilities (computed on the workers; GPU when present)
     ensemble   both kinds of evidence
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from media_ml.detectors.base import Evidence, ShotDetector, Transition
+from media_ml.detectors.base import Evidence, Transition
 from media_ml.detectors.histograms import flash_like, hist_dist, normalised, scene_distance
 from media_ml.extractors import shots as algo
 from media_ml.extractors.shots import ShotDetectorConfig
@@ -64,41 +64,3 @@ class ConfirmedCutDetector:
 
     def claim(self, blocked: np.ndarray, transition: Transition) -> None:
         blocked[transition.frame] = True
-
-
-@dataclass(frozen=True)
-class LearnedSupport:
-    """Another detector's dissolves, kept only where TransNetV2 supports them: its
-    all-frames-of-a-transition head (the single-frame head when the evidence lacks it) reaches
-    ``many`` within three frames of the span. TransNetV2 sees dissolves well and rarely fires
-    inside a shot, so this removes dissolves read into motion; wipes, which it misses, pass.
-    """
-
-    inner: ShotDetector
-    many: float = 0.35
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.many < 1.0:
-            raise ValueError("many must be in [0, 1)")
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def requires(self) -> frozenset[str]:
-        return self.inner.requires | {"learned"}
-
-    @property
-    def context(self) -> int:
-        return self.inner.context
-
-    def detect(self, evidence: Evidence, blocked: np.ndarray) -> list[Transition]:
-        assert evidence.learned is not None
-        p = evidence.learned_many if evidence.learned_many is not None else evidence.learned
-        return [t for t in self.inner.detect(evidence, blocked)
-                if t.kind != "dissolve"
-                or float(p[max(0, t.frame - 3) : t.frame + t.length + 3].max()) >= self.many]
-
-    def claim(self, blocked: np.ndarray, transition: Transition) -> None:
-        self.inner.claim(blocked, transition)
