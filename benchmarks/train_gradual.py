@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/train_gradual.py            # build sets, cross-validate, export
 
 Training data: the motion *tune* photographs and bikes shots (never the eval ones) filmed with
-``--seeds`` (8 sets of 8 clips by default, built into ``benchmarks/media/motion_train``). Every
+``--seeds`` (8 sets of 8 clips by default, built into ``benchmarks/media/motion_train``), plus a
+set of clips with long dissolves (30-64 frames) and wipes (20-40) that the motion sets do not
+have (``long_plans``; real films dissolve over one to two seconds). Every
 window ``gradual_candidates`` proposes is a row; it is positive when it overlaps a true dissolve
 or wipe (IoU >= 0.3, or lies inside one). The threshold is chosen by leave-one-set-out
 cross-validation of the whole ``fast`` detector set (F1 on the held-out set), then the model is
@@ -42,6 +44,43 @@ SEEDS = (9101, 9111, 9121, 9131, 9141, 9151, 9161, 9171)
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 PARAMS = {"max_depth": 3, "max_iter": 200, "learning_rate": 0.05, "early_stopping": False,
           "random_state": 0}
+
+
+LONG_MOTIONS = ("steady", "handheld", "pan", "zoom", "action", "caption", "strobe", "whip")
+
+
+def long_plans(photos: tuple[str, ...], seed: int, clips: int = 8) -> list[mm.MotionPlan]:
+    """Clips of 6 shots joined by long dissolves, long wipes and cuts (deterministic)."""
+    rng = np.random.default_rng([seed, 0x10])
+    plans = []
+    for c in range(clips):
+        plan = mm.MotionPlan(seed=seed * 100 + c, fps=int(rng.choice([24, 25, 30])))
+        for i in range(6):
+            plan.shot(str(rng.choice(photos)), int(rng.integers(50, 90)),
+                      str(rng.choice(LONG_MOTIONS)))
+            if i == 5:
+                break
+            kind = rng.choice(["dissolve", "dissolve", "wipe", "cut"])
+            if kind == "dissolve":
+                plan._join(mm.JoinSpec("dissolve", int(rng.integers(30, 65))))
+            elif kind == "wipe":
+                plan._join(mm.JoinSpec("wipe", int(rng.integers(20, 41)),
+                                       direction=str(rng.choice(mm.WIPE_DIRECTIONS))))
+            else:
+                plan.cut()
+        plans.append(plan)
+    return plans
+
+
+def build_long(out: Path, photos: tuple[str, ...], seed: int) -> list[Path]:
+    paths = []
+    for c, plan in enumerate(long_plans(photos, seed)):
+        path = out / f"long{seed}" / f"long{seed}_{c:02d}.mp4"
+        if not (path.exists() and path.with_suffix(".json").exists()):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            mm.write_motion_clip(plan, path, name=path.stem, size=(640, 360))
+        paths.append(path)
+    return paths
 
 
 def evidence(path: Path) -> Evidence:
@@ -119,10 +158,11 @@ def main() -> None:
     t0 = time.perf_counter()
     specs = {f"tune{s}": replace(mm.SETS["tune"], name=f"tune{s}", seed=s) for s in seeds}
     built = mm.build_motion_sets(args.media, specs=specs, sets=tuple(specs))
+    built[f"long{seeds[0]}"] = build_long(args.media, mm.SETS["tune"].photos, seeds[0])
     data = {}
     for name, paths in built.items():
         data[name] = [(evidence(p), load_truth(p.with_suffix(".json"))) for p in paths]
-    print(f"{len(seeds)} sets built and decoded in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"{len(built)} sets built and decoded in {time.perf_counter() - t0:.0f} s", flush=True)
     per_set = {}
     for name, clips in data.items():
         X: list[list[float]] = []

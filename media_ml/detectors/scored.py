@@ -29,7 +29,7 @@ from media_ml.extractors import shots as algo
 from media_ml.extractors.grid import Y_GRID
 
 MODEL_PATH = Path(__file__).with_name("models") / "gradual_gbm.npz"
-SCALES = (6, 9, 13, 18, 25, 35)
+SCALES = (6, 9, 13, 18, 25, 35, 48, 64)
 FEATURES = (
     "chord", "isolation", "residual", "max_step", "min_step", "variance_dip", "variance_fit",
     "mean_path", "grid_chord", "grid_between", "grid_isolation", "abrupt", "returns",
@@ -203,7 +203,7 @@ class ScoredGradualDetector:
     from 10 % to 90 % of the way; the kind comes from the grids (a wipe switches block by block).
     """
 
-    threshold: float = 0.8  # chosen by benchmarks/train_gradual.py's cross-validation
+    threshold: float = 0.7  # chosen by benchmarks/train_gradual.py's cross-validation
     model_path: str = str(MODEL_PATH)
     guard: int = 2
     gap: int = 6
