@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench samples clean chromium
+.PHONY: demo test test-fast lint bench samples clean chromium train-gradual
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: $(STAMP) lint chromium
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -ra -m "not slow"
+
+# Retrain the gradual-transition scorer shipped in media_ml/detectors/models (tune sets only).
+train-gradual: $(STAMP)
+	$(PY) benchmarks/train_gradual.py
 
 bench: $(STAMP) samples
 	$(PY) benchmarks/shots.py

@@ -118,6 +118,10 @@ class IngestSettings:
         if self.detectors != "fast":
             doc["detectors"] = self.detectors
             doc["learned"] = _changed_fields(self.learned)
+        if self.detectors in ("fast", "ensemble"):  # a retrained scorer changes results
+            from media_ml.detectors.scored import model_digest
+
+            doc["gradual_model"] = model_digest()
         text = json.dumps(doc, sort_keys=True, default=list)
         digest = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
         return f"v{version}-{digest}"
@@ -125,7 +129,8 @@ class IngestSettings:
 
 # 1: the first explicit fingerprints. 2: the default detector set reads colour histograms too
 # (motion-robust cuts, dissolves and wipes) and fades' ramps need a step of 2 grey levels.
-SETTINGS_VERSION = 2
+# 3: scene cuts next to strobes and whip pans, and the trained gradual scorer (fast, ensemble).
+SETTINGS_VERSION = 3
 # How fingerprints were made before they were versioned: the ``repr`` of the default configs of
 # that release. Migration recognises videos ingested with those defaults (catalog.migrate).
 LEGACY_DEFAULT_REPR = (

@@ -323,3 +323,15 @@ def test_fast_finds_dissolves_and_wipes_between_moving_shots(tmp_path: Path) -> 
     # scores 0.71, just over the threshold: precision is measured in benchmarks/shots.py).
     assert fast.fn == 0 and fast.fp <= 1, found["fast"]
     assert found["grids"].overall.fn > 0  # what camera motion did to the grid-only detector
+
+
+def test_a_retrained_gradual_model_changes_the_fingerprint(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    import media_ml.detectors.scored as scored
+
+    before = {name: IngestSettings(detectors=name).fingerprint()
+              for name in ("fast", "ensemble", "learned")}
+    monkeypatch.setattr(scored, "model_digest", lambda path="": "0" * 12)
+    after = {name: IngestSettings(detectors=name).fingerprint() for name in before}
+    assert after["fast"] != before["fast"] and after["ensemble"] != before["ensemble"]
+    assert after["learned"] == before["learned"]  # it does not use the scorer

@@ -187,6 +187,15 @@ class TreeModel:
         return np.asarray(1.0 / (1.0 + np.exp(-raw)), np.float64)
 
 
+@lru_cache(maxsize=1)
+def model_digest(path: str = str(MODEL_PATH)) -> str:
+    """A short hash of the shipped model's bytes: part of the ingest fingerprint, so videos
+    analysed with another model are analysed again."""
+    import hashlib
+
+    return hashlib.blake2b(Path(path).read_bytes(), digest_size=6).hexdigest()
+
+
 @lru_cache(maxsize=4)
 def load_model(path: str) -> TreeModel:
     model = TreeModel.load(Path(path))
