@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/train_gradual.py            # build sets, cross-validate, export
 
 Training data: the motion *tune* photographs and bikes shots (never the eval ones) filmed with
-``--seeds`` (8 sets of 8 clips by default, built into ``benchmarks/media/motion_train``), plus a
-set of clips with long dissolves (30-64 frames) and wipes (20-40) that the motion sets do not
-have (``long_plans``; real films dissolve over one to two seconds). Every
+``--seeds`` (16 sets of 8 clips by default, built into ``benchmarks/media/motion_train``), plus
+``--long-sets`` sets of clips with long dissolves (30-64 frames) and wipes (20-40) that the
+motion sets do not have (``long_plans``; real films dissolve over one to two seconds). Every
 window ``gradual_candidates`` proposes is a row; it is positive when it overlaps a true dissolve
 or wipe (IoU >= 0.3, or lies inside one). The threshold is chosen by leave-one-set-out
 cross-validation of the whole ``fast`` detector set (F1 on the held-out set), then the model is
@@ -40,9 +40,10 @@ from media_ml.detectors.scored import (  # noqa: E402
 )
 from media_ml.detectors.scoring import Score, load_truth, match  # noqa: E402
 
-SEEDS = (9101, 9111, 9121, 9131, 9141, 9151, 9161, 9171)
+SEEDS = (9101, 9111, 9121, 9131, 9141, 9151, 9161, 9171,
+         9102, 9112, 9122, 9132, 9142, 9152, 9162, 9172)
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
-PARAMS = {"max_depth": 3, "max_iter": 200, "learning_rate": 0.05, "early_stopping": False,
+PARAMS = {"max_depth": 5, "max_iter": 400, "learning_rate": 0.05, "early_stopping": False,
           "random_state": 0}
 
 
@@ -152,13 +153,16 @@ def main() -> None:
     ap.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
     ap.add_argument("--media", type=Path, default=ROOT / "benchmarks" / "media" / "motion_train")
+    ap.add_argument("--long-sets", type=int, default=2,
+                    help="sets of long-transition clips (seeded by the first seeds)")
     ap.add_argument("--no-cv", action="store_true", help="skip the cross-validation")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     t0 = time.perf_counter()
     specs = {f"tune{s}": replace(mm.SETS["tune"], name=f"tune{s}", seed=s) for s in seeds}
     built = mm.build_motion_sets(args.media, specs=specs, sets=tuple(specs))
-    built[f"long{seeds[0]}"] = build_long(args.media, mm.SETS["tune"].photos, seeds[0])
+    for seed in seeds[: args.long_sets]:
+        built[f"long{seed}"] = build_long(args.media, mm.SETS["tune"].photos, seed)
     data = {}
     for name, paths in built.items():
         data[name] = [(evidence(p), load_truth(p.with_suffix(".json"))) for p in paths]

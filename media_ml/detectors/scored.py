@@ -33,7 +33,8 @@ SCALES = (6, 9, 13, 18, 25, 35, 48, 64)
 FEATURES = (
     "chord", "isolation", "residual", "max_step", "min_step", "variance_dip", "variance_fit",
     "mean_path", "grid_chord", "grid_between", "grid_isolation", "abrupt", "returns",
-    "anisotropy", "frames", "isolation_before", "isolation_after",
+    "anisotropy", "frames", "isolation_before", "isolation_after", "grid_variance_dip",
+    "chroma_variance_dip",
 )
 
 
@@ -44,6 +45,8 @@ class Prepared:
     hists: np.ndarray  # (n, 48) shares per plane
     mean: np.ndarray  # (n,) luma mean, grey levels
     var: np.ndarray  # (n,) luma variance
+    chroma_var: np.ndarray  # (n,) U + V variance
+    grid_var: np.ndarray  # (n,) spatial variance of the luma block means
     grids: np.ndarray  # (n, GRID_SIZE) float32
     aniso: np.ndarray  # (n,) log of horizontal over vertical grid contrast
     jumps: np.ndarray  # (n,) histogram change from the frame before
@@ -63,8 +66,9 @@ def prepare(evidence: Evidence) -> Prepared:
     per = ev.hists.astype(np.float32).reshape(n, 3, -1)
     per /= np.maximum(1.0, per.sum(axis=2, keepdims=True))
     centres = (np.arange(per.shape[2], dtype=np.float32) + 0.5) * (256.0 / per.shape[2])
-    mean = per[:, 0] @ centres
-    var = per[:, 0] @ (centres * centres) - mean * mean
+    means = per @ centres  # (n, 3)
+    var_all = per @ (centres * centres) - means * means
+    mean, var = means[:, 0], var_all[:, 0]
     g = ev.grids.astype(np.float32)
     ny, nx = Y_GRID
     y = g[:, : ny * nx].reshape(n, ny, nx)
@@ -74,7 +78,8 @@ def prepare(evidence: Evidence) -> Prepared:
     jumps = np.zeros(n, np.float32)
     if n > 1:
         jumps[1:] = hist_dist(h[1:], h[:-1])
-    return Prepared(h, mean, var, g, np.log(gx / gy), jumps)
+    return Prepared(h, mean, var, var_all[:, 1] + var_all[:, 2], y.reshape(n, -1).var(axis=1),
+                    g, np.log(gx / gy), jumps)
 
 
 def gradual_candidates(p: Prepared, blocked: np.ndarray, chord_min: float = 0.08,
@@ -145,7 +150,14 @@ def gradual_features(p: Prepared, a: int, b: int, chord: float, before: float,
     return [chord, chord / max(1e-3, before, after), residual, float(steps.max()),
             float(steps.min()), v_mid / max(1.0, min(vA, vB)), fit, mean_path, g_chord, between,
             g_chord / max(1.0, g_before, g_after), abrupt, returns, aniso, float(L),
-            chord / max(1e-3, before), chord / max(1e-3, after)]
+            chord / max(1e-3, before), chord / max(1e-3, after),
+            _dip(p.grid_var, a, b), _dip(p.chroma_var, a, b)]
+
+
+def _dip(v: np.ndarray, a: int, b: int) -> float:
+    """The middle of ``[a, b]`` over the smaller end (a blend of two pictures dips)."""
+    mid = (a + b) // 2
+    return float(np.median(v[mid - 1 : mid + 2])) / max(1.0, float(min(v[a], v[b])))
 
 
 @dataclass(frozen=True)
