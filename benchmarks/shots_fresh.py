@@ -3,8 +3,8 @@ bikes shots filmed with a new seed (default 9303), built into /tmp, each set sco
 
     .venv/bin/python benchmarks/shots_fresh.py fast ensemble learned grids [--seed N]
 
-Seeds used so far: 9303, 9404, 9505, 9606, 9707, 9808, 9818; with ``--long``: 9909, 9919 (a new seed gives
-a set nobody has seen).
+Seeds used so far: 9303, 9404, 9505, 9606, 9707, 9808, 9818; with ``--long``: 9909, 9919
+(a new seed gives a set nobody has seen).
 
 Thresholds were tuned on ``tune`` only; ``eval`` has been scored many times since, so this set
 is the honest figure for clips the detectors were never looked at on.
