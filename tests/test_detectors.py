@@ -335,3 +335,15 @@ def test_a_retrained_gradual_model_changes_the_fingerprint(monkeypatch: pytest.M
     after = {name: IngestSettings(detectors=name).fingerprint() for name in before}
     assert after["fast"] != before["fast"] and after["ensemble"] != before["ensemble"]
     assert after["learned"] == before["learned"]  # it does not use the scorer
+
+
+def test_a_missing_or_damaged_gradual_model_is_named(tmp_path: Path) -> None:
+    from media_ml.detectors.scored import load_model
+    from media_ml.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="missing.npz"):
+        load_model(str(tmp_path / "missing.npz"))
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelLoadError, match="bad.npz"):
+        load_model(str(bad))

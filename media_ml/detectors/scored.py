@@ -210,9 +210,19 @@ def model_digest(path: str = str(MODEL_PATH)) -> str:
 
 @lru_cache(maxsize=4)
 def load_model(path: str) -> TreeModel:
-    model = TreeModel.load(Path(path))
+    """The tree model at ``path`` (``ModelLoadError`` naming it when missing, damaged or trained
+    on other features)."""
+    from media_ml.errors import ModelLoadError
+
+    try:
+        model = TreeModel.load(Path(path))
+    except (OSError, KeyError, ValueError) as exc:
+        raise ModelLoadError(f"gradual-transition model {path}: cannot be read ({exc}); "
+                             "reinstall media-ml or retrain it with "
+                             "benchmarks/train_gradual.py") from exc
     if model.features != FEATURES:
-        raise ValueError(f"{path}: the model was trained on other features {model.features}")
+        raise ModelLoadError(f"gradual-transition model {path} was trained on other features "
+                             f"{model.features}; retrain it with benchmarks/train_gradual.py")
     return model
 
 
