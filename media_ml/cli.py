@@ -537,9 +537,11 @@ def _parser() -> argparse.ArgumentParser:
         from media_ml.detectors import DEFAULT_SET, DETECTOR_SETS
 
         sp.add_argument("--detector", choices=sorted(DETECTOR_SETS), default=DEFAULT_SET,
-                        help=f"shot detector set (default {DEFAULT_SET}): fast = grid evidence "
-                             "(fades, cuts, dissolves, wipes); learned = TransNetV2 on the "
-                             "workers; ensemble = both")
+                        help=f"shot detector set (default {DEFAULT_SET}): fast = grids and "
+                             "colour histograms (fades, cuts, and dissolves and wipes scored by "
+                             "a small shipped tree model); learned = TransNetV2 on the workers; "
+                             "ensemble = both; grids = the grid-only detector of earlier "
+                             "releases")
 
     s = sub.add_parser("shots", help="detect the shots of a video")
     s.add_argument("video", type=_path("video"), help="the video file")
