@@ -108,7 +108,7 @@ def cmd_shots(args: argparse.Namespace) -> int:
         if not threads and not isinstance(ex, InlineExecutor):
             threads = decoder_threads(ex)  # all worker threads together use the cores once
         settings = IngestSettings(segment_s=args.segment_s, decoder_threads=threads,
-                                  detectors=args.detector)
+                                  **_detector_settings(args))
         shots, _, damage = analyse_shots(info, ex, settings)
     doc = {"video": info.as_json(), "shots": [s.as_json() for s in shots]}
     if damage:
@@ -120,11 +120,19 @@ def cmd_shots(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detector_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``IngestSettings`` keywords for ``--detector`` and its ``--detector-option`` values."""
+    from media_ml.detectors import configure
+
+    shot, learned = configure(args.detector_option or [])
+    return {"detectors": args.detector, "detector": shot, "learned": learned}
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from media_ml.library import Library
     from media_ml.pipeline import IngestSettings
 
-    settings = IngestSettings(segment_s=args.segment_s, detectors=args.detector)
+    settings = IngestSettings(segment_s=args.segment_s, **_detector_settings(args))
     with Library(args.library, wait=args.wait) as lib:
         report = lib.ingest(args.paths, model=args.model, model_config=args.model_config,
                             scheduler=args.scheduler, workers=args.workers, settings=settings,
@@ -542,6 +550,10 @@ def _parser() -> argparse.ArgumentParser:
                              "a small shipped tree model); learned = TransNetV2 on the workers; "
                              "ensemble = both; grids = the grid-only detector of earlier "
                              "releases")
+        sp.add_argument("--detector-option", action="append", metavar="KEY=VALUE",
+                        help="a detector setting (repeatable): a ShotDetectorConfig field, "
+                             "e.g. gradual_score=0.8, or learned.FIELD of LearnedConfig, e.g. "
+                             "learned.threshold=0.6; changed settings re-analyse on re-ingest")
 
     s = sub.add_parser("shots", help="detect the shots of a video")
     s.add_argument("video", type=_path("video"), help="the video file")

@@ -16,7 +16,9 @@ Sets (``--detector``)::
     learned    TransNetV2's per-frame probabilities (computed on the workers; GPU when present)
     ensemble   both kinds of evidence
 
-Add one by registering a factory in ``DETECTOR_SETS``.
+Configure one with ``--detector-option KEY=VALUE`` (``configure``: a ``ShotDetectorConfig`` field
+such as ``gradual_score=0.8``, or ``learned.FIELD``). Add one by registering a factory in
+``DETECTOR_SETS``.
 """
 
 from __future__ import annotations
@@ -35,10 +37,10 @@ from media_ml.detectors.classic import (
     FlashSuppressor,
     GradualDetector,
 )
-from media_ml.detectors.registry import DEFAULT_SET, DETECTOR_SETS, detector_set
+from media_ml.detectors.registry import DEFAULT_SET, DETECTOR_SETS, configure, detector_set
 
 __all__ = [
     "DEFAULT_SET", "DETECTOR_SETS", "CutDetector", "DetectorSet", "Evidence", "FadeDetector",
-    "FlashSuppressor", "GradualDetector", "ShotDetector", "Suppressor", "Transition", "detect",
-    "detector_set",
+    "FlashSuppressor", "GradualDetector", "ShotDetector", "Suppressor", "Transition", "configure",
+    "detect", "detector_set",
 ]

@@ -44,6 +44,12 @@ class LearnedConfig:
             raise UsageError(f"learned cut_frames must be 1..10, got {self.cut_frames!r}")
         if not (isinstance(self.merge_gap, int) and 0 <= self.merge_gap <= 50):
             raise UsageError(f"learned merge_gap must be 0..50, got {self.merge_gap!r}")
+        if not (isinstance(self.context_frames, int) and 0 <= self.context_frames <= 100):
+            raise UsageError(f"learned context_frames must be 0..100, got "
+                             f"{self.context_frames!r}")
+        v = self.flash_veto_below
+        if not (isinstance(v, int | float) and 0.0 <= v <= 1.0):
+            raise UsageError(f"learned flash_veto_below must be in [0, 1], got {v!r}")
 
 
 def _runs(mask: np.ndarray, merge_gap: int = 0) -> list[tuple[int, int]]:

@@ -56,10 +56,24 @@ class ShotDetectorConfig:
     # A fade's ramp: each frame darker (brighter) than the next by more than this, in grey
     # levels of the mean luma; motion within a shot drifts the mean by less.
     fade_step: float = 2.0
+    # The trained gradual scorer's probability a window needs to be a dissolve or a wipe
+    # (``ScoredGradualDetector``; 0.7 was chosen by cross-validation on the tune sets).
+    gradual_score: float = 0.7
     min_shot_frames: int = 6
     chunk_frames: int = 20000
 
     def __post_init__(self) -> None:
+        for name, v in vars(self).items():
+            values = v if isinstance(v, tuple) else (v,)
+            if not all(isinstance(x, int | float) and not isinstance(x, bool)
+                       and np.isfinite(x) and 0 <= x <= 1e6 for x in values):
+                raise ValueError(f"{name} must be a finite number from 0 to 1e6, got {v!r}")
+        windows = (*self.gradual_scales, self.baseline_window, self.flash_frames,
+                   self.min_shot_frames)
+        if max(windows) > 1000:
+            raise ValueError(f"frame windows must be at most 1000 frames, got {max(windows)}")
+        if not 0 < self.gradual_score < 1:
+            raise ValueError(f"gradual_score must be in (0, 1), got {self.gradual_score!r}")
         if self.cut_ratio <= 1 or self.cut_min < 0 or not 0 < self.cut_fraction <= 1:
             raise ValueError("invalid cut thresholds")
         if not self.gradual_scales or min(self.gradual_scales) < 3:
