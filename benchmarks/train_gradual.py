@@ -39,6 +39,7 @@ from media_ml.detectors.scored import (  # noqa: E402
     prepare,
 )
 from media_ml.detectors.scoring import Score, load_truth, match  # noqa: E402
+from media_ml.extractors.shots import ShotDetectorConfig  # noqa: E402
 
 SEEDS = (9101, 9111, 9121, 9131, 9141, 9151, 9161, 9171,
          9102, 9112, 9122, 9132, 9142, 9152, 9162, 9172)
@@ -199,8 +200,8 @@ def main() -> None:
             print(f"  threshold {t:.1f}: F1 {s.f1:.3f} P {s.precision:.3f} R {s.recall:.3f} "
                   f"({s.tp}-{s.fp}-{s.fn})")
         threshold = max(THRESHOLDS, key=lambda t: (scores[t].f1, -abs(t - 0.7)))
-        shipped = ScoredGradualDetector().threshold
-        print(f"best threshold {threshold:.1f}; ScoredGradualDetector.threshold is {shipped:.1f}"
+        shipped = ShotDetectorConfig().gradual_score
+        print(f"best threshold {threshold:.1f}; ShotDetectorConfig.gradual_score is {shipped:.1f}"
               + ("" if abs(threshold - shipped) < 1e-9 else "  <- update it"))
 
     X = np.concatenate([v[0] for v in per_set.values()])

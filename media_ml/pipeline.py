@@ -130,7 +130,8 @@ class IngestSettings:
 # 1: the first explicit fingerprints. 2: the default detector set reads colour histograms too
 # (motion-robust cuts, dissolves and wipes) and fades' ramps need a step of 2 grey levels.
 # 3: scene cuts next to strobes and whip pans, and the trained gradual scorer (fast, ensemble).
-SETTINGS_VERSION = 3
+# 4: the gradual scorer joins a long dissolve's two halves into one transition.
+SETTINGS_VERSION = 4
 # How fingerprints were made before they were versioned: the ``repr`` of the default configs of
 # that release. Migration recognises videos ingested with those defaults (catalog.migrate).
 LEGACY_DEFAULT_REPR = (

@@ -401,3 +401,44 @@ def test_the_gradual_score_option_changes_what_fast_finds() -> None:
         shots, _, _ = analyse_shots(info, InlineExecutor(), IngestSettings(detector=shot))
         counts.append(len(shots))
     assert counts[0] > counts[1] == 6
+
+
+def test_a_long_dissolve_between_moving_shots_is_one_transition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dissolves of 2 s: each half's ends differ enough to score, so without ``join`` the
+    scored detector reports most of them twice; joined, each once."""
+    import json
+    from dataclasses import replace
+
+    import make_motion_samples as mms
+
+    from media_ml.detectors import DETECTOR_SETS
+    from media_ml.detectors.scored import ScoredGradualDetector
+    from media_ml.detectors.scoring import match
+
+    plan = mms.MotionPlan(seed=5, fps=25)
+    shots = [("coffee", "handheld"), ("astronaut", "pan"), ("coins", "zoom"),
+             ("retina", "handheld"), ("rocket", "pan"), ("chelsea", "steady")]
+    for (photo, motion), frames in zip(shots, (56, 60, 48, 60, 52, 0), strict=True):
+        plan.shot(photo, 50, motion)
+        if frames:
+            plan._join(mms.JoinSpec("dissolve", frames))  # longer than .dissolve() allows
+    path = tmp_path / "long.mp4"
+    mms.write_motion_clip(plan, path, name="long", size=(320, 180))
+    truth = json.loads(path.with_suffix(".json").read_text())["transitions"]
+    info = probe(path)
+
+    def score():  # noqa: ANN202
+        found = analyse_shots(info, InlineExecutor(), IngestSettings())[0]
+        return match([s.start_frame for s in found[1:]], truth)
+
+    joined = score()
+    assert joined.fn == 0 and joined.fp <= 1, joined
+    fast = DETECTOR_SETS["fast"]
+    monkeypatch.setitem(DETECTOR_SETS, "fast", lambda cfg, learned: replace(
+        fast(cfg, learned), detectors=tuple(
+            replace(d, join=0) if isinstance(d, ScoredGradualDetector) else d
+            for d in fast(cfg, learned).detectors)))
+    halves = score()
+    assert halves.fp >= joined.fp + 2, (halves, joined)

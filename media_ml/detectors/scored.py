@@ -230,7 +230,8 @@ def load_model(path: str) -> TreeModel:
 class ScoredGradualDetector:
     """Dissolves and wipes where the trained model's probability reaches ``threshold``; of
     windows that overlap or lie within ``gap`` frames (less than a shot) the most probable
-    wins. The span reported is where the histograms go
+    wins, and two taken windows that one scored window spans are joined (``join``; a long
+    dissolve is otherwise reported in halves). The span reported is where the histograms go
     from 10 % to 90 % of the way; the kind comes from the grids (a wipe switches block by block).
     """
 
@@ -238,6 +239,7 @@ class ScoredGradualDetector:
     model_path: str = str(MODEL_PATH)
     guard: int = 2
     gap: int = 6
+    join: int = 8
     name: str = "scored-gradual"
     requires: frozenset[str] = field(default=frozenset({"grids", "hists"}))
 
@@ -245,14 +247,14 @@ class ScoredGradualDetector:
         if not (isinstance(self.threshold, int | float) and 0.0 < self.threshold < 1.0):
             raise ValueError(f"ScoredGradualDetector.threshold must be in (0, 1), "
                              f"got {self.threshold!r}")
-        for name in ("guard", "gap"):
+        for name in ("guard", "gap", "join"):
             v = getattr(self, name)
             if not (isinstance(v, int) and 0 <= v <= 20):
                 raise ValueError(f"ScoredGradualDetector.{name} must be 0..20 frames, got {v!r}")
 
     @property
     def context(self) -> int:
-        return 3 * max(SCALES) + self.guard + self.gap + 8
+        return 3 * max(SCALES) + self.guard + self.gap + self.join + 8
 
     def detect(self, evidence: Evidence, blocked: np.ndarray) -> list[Transition]:
         if evidence.hists is None or evidence.frames < 2 * min(SCALES) + 2:
@@ -264,7 +266,7 @@ class ScoredGradualDetector:
         X = np.array([gradual_features(p, *c) for c in cands])
         prob = load_model(self.model_path).probability(X)
         taken = np.zeros(p.frames + 1, bool)
-        out: list[Transition] = []
+        chosen: list[tuple[int, int, float]] = []
         for i in np.argsort(-prob, kind="stable").tolist():
             if prob[i] < self.threshold:
                 break
@@ -272,10 +274,35 @@ class ScoredGradualDetector:
             if taken[max(0, a + 1 - self.gap) : b + 1 + self.gap].any():
                 continue  # the same transition, seen by another window
             taken[a + 1 : b + 1] = True
+            chosen.append((a, b, float(prob[i])))
+        out: list[Transition] = []
+        for a, b, pr in self._joined(sorted(chosen), cands, prob):
             s, e = _span(p.hists, a, b)
             kind = HistogramGradualDetector._kind(evidence.grids, s, e)
-            out.append(Transition(s, kind, e - s, float(prob[i])))
+            out.append(Transition(s, kind, e - s, pr))
         return out
+
+    def _joined(self, chosen: list[tuple[int, int, float]],
+                cands: list[tuple[int, int, float, float, float]], prob: np.ndarray
+                ) -> list[tuple[int, int, float]]:
+        """Neighbouring windows that one window spanning both (to within ``join`` frames, and
+        no longer) also scores as a transition are one long dissolve seen in halves: each
+        half's ends differ enough to score, so both were taken."""
+        if self.join == 0 or len(chosen) < 2:
+            return chosen
+        A = np.array([c[0] for c in cands])
+        B = np.array([c[1] for c in cands])
+        k = 0
+        while k < len(chosen) - 1:
+            (a1, _, _), (_, b2, _) = chosen[k], chosen[k + 1]
+            fit = ((A <= a1 + self.join) & (B >= b2 - self.join)
+                   & (B - A <= b2 - a1 + 2 * self.join) & (prob >= self.threshold))
+            if not fit.any():
+                k += 1
+                continue
+            i = int(np.flatnonzero(fit)[np.argmax(prob[fit])])
+            chosen[k : k + 2] = [(int(A[i]), int(B[i]), float(prob[i]))]
+        return chosen
 
     def claim(self, blocked: np.ndarray, transition: Transition) -> None:
         blocked[transition.frame : transition.frame + max(1, transition.length)] = True
