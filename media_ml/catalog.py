@@ -277,6 +277,13 @@ class Verdict:
                 "created_at": self.created_at}
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 class Catalog:
     """The SQLite catalog of one library directory.
 
@@ -303,7 +310,9 @@ class Catalog:
                 if writer is not None:  # a writer is making it right now
                     raise LibraryError(f"{self.root}: not a media-ml library yet: it is being "
                                        f"created by {writer}")
-                raise LibraryError(empty)
+                if _size(db) == 0:  # and not because its writer finished since we looked
+                    raise LibraryError(empty)
+        if not readonly and (not db.exists() or (db.is_file() and db.stat().st_size == 0)):
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as e:
@@ -317,6 +326,9 @@ class Catalog:
                     self.conn = self._connect()
                     if self._schema_version() is None:
                         self._create()
+                        # The schema sits in the WAL until a checkpoint; copy it into the main
+                        # file before the lock goes, so no reader finds a 0-byte catalog.
+                        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 except sqlite3.DatabaseError as e:
                     raise LibraryError(f"{db}: cannot create catalog: {e}") from e
         try:
