@@ -231,8 +231,10 @@ class ScoredGradualDetector:
     """Dissolves and wipes where the trained model's probability reaches ``threshold``; of
     windows that overlap or lie within ``gap`` frames (less than a shot) the most probable
     wins, and two taken windows that one scored window spans are joined (``join``; a long
-    dissolve is otherwise reported in halves). The span reported is where the histograms go
-    from 10 % to 90 % of the way; the kind comes from the grids (a wipe switches block by block).
+    dissolve is otherwise reported in halves). A window whose scene comes back within
+    ``returns`` frames (``comes_back``) is dropped: a transition does not return. The span
+    reported is where the histograms go from 10 % to 90 % of the way; the kind comes from the
+    grids (a wipe switches block by block).
     """
 
     threshold: float = 0.7  # chosen by benchmarks/train_gradual.py's cross-validation
@@ -240,6 +242,8 @@ class ScoredGradualDetector:
     guard: int = 2
     gap: int = 6
     join: int = 8
+    returns: int = 40
+    return_ratio: float = 0.3
     name: str = "scored-gradual"
     requires: frozenset[str] = field(default=frozenset({"grids", "hists"}))
 
@@ -247,6 +251,12 @@ class ScoredGradualDetector:
         if not (isinstance(self.threshold, int | float) and 0.0 < self.threshold < 1.0):
             raise ValueError(f"ScoredGradualDetector.threshold must be in (0, 1), "
                              f"got {self.threshold!r}")
+        if not (isinstance(self.returns, int) and 0 <= self.returns <= 250):
+            raise ValueError(f"ScoredGradualDetector.returns must be 0..250 frames, "
+                             f"got {self.returns!r}")
+        if not (isinstance(self.return_ratio, int | float) and 0 <= self.return_ratio <= 1):
+            raise ValueError(f"ScoredGradualDetector.return_ratio must be in [0, 1], "
+                             f"got {self.return_ratio!r}")
         for name in ("guard", "gap", "join"):
             v = getattr(self, name)
             if not (isinstance(v, int) and 0 <= v <= 20):
@@ -254,7 +264,7 @@ class ScoredGradualDetector:
 
     @property
     def context(self) -> int:
-        return 3 * max(SCALES) + self.guard + self.gap + self.join + 8
+        return 3 * max(SCALES) + self.guard + self.gap + self.join + self.returns + 8
 
     def detect(self, evidence: Evidence, blocked: np.ndarray) -> list[Transition]:
         if evidence.hists is None or evidence.frames < 2 * min(SCALES) + 2:
@@ -278,6 +288,8 @@ class ScoredGradualDetector:
         out: list[Transition] = []
         for a, b, pr in self._joined(sorted(chosen), cands, prob):
             s, e = _span(p.hists, a, b)
+            if self.returns and comes_back(p.hists, s - 1, e, self.returns, self.return_ratio):
+                continue  # an excursion: something passed in front, or the camera swung back
             kind = HistogramGradualDetector._kind(evidence.grids, s, e)
             out.append(Transition(s, kind, e - s, pr))
         return out
@@ -306,6 +318,27 @@ class ScoredGradualDetector:
 
     def claim(self, blocked: np.ndarray, transition: Transition) -> None:
         blocked[transition.frame : transition.frame + max(1, transition.length)] = True
+
+
+def comes_back(h: np.ndarray, a: int, b: int, reach: int, ratio: float, width: int = 4) -> bool:
+    """Whether the change from frame ``a`` to ``b`` is undone within ``reach`` frames: the scene
+    before ``a`` (median of ``width`` frames) is seen again after ``b``, or the scene after ``b``
+    was already there before ``a``, to within ``ratio`` × the change. An object passing in front
+    of the camera, a caption board or a camera that swings away and back makes a change that
+    looks like a wipe or a dissolve and is then undone; a shot transition is not."""
+    n = h.shape[0]
+    a, b = max(0, a), min(n - 1, b)
+    chord = float(hist_dist(h[a], h[b]))
+    if chord <= 0.0:
+        return False
+    pre = np.median(h[max(0, a - width + 1) : a + 1], axis=0)
+    post = np.median(h[b : b + width], axis=0)
+    near = ratio * chord
+    windows = np.lib.stride_tricks.sliding_window_view(h, width, axis=0).mean(axis=-1)
+    later = windows[b + 1 : min(n - width + 1, b + reach)]
+    earlier = windows[max(0, a - reach) : max(0, a - width + 1)]
+    return bool((later.size and float(hist_dist(later, pre).min()) < near)
+                or (earlier.size and float(hist_dist(earlier, post).min()) < near))
 
 
 def _span(h: np.ndarray, a: int, b: int) -> tuple[int, int]:
