@@ -85,3 +85,23 @@ def test_config_rejects_invalid_thresholds() -> None:
         ShotDetectorConfig(cut_ratio=0.5)
     with pytest.raises(ValueError):
         ShotDetectorConfig(gradual_scales=(1,))
+
+
+def _textured(frames: int, level: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(-40, 40, video.GRID_SIZE)
+    return np.clip(level + base, 0, 255)[None].repeat(frames, 0)
+
+
+def test_a_dip_to_white_is_one_fade_and_a_flash_is_none() -> None:
+    a, b = _textured(60, 110, 1), _textured(60, 120, 2)
+    white = np.full((3, video.GRID_SIZE), 235.0)  # limited-range white
+    k = np.linspace(0, 1, 10)[1:-1, None]
+    out_ramp = a[-1] * (1 - k) + 235 * k
+    in_ramp = 235 * (1 - k) + b[0] * k
+    dip = np.concatenate([a, out_ramp, white, in_ramp, b]).astype(np.uint8)
+    found = detect_transitions(dip)
+    assert [t.kind for t in found] == ["fade"] and abs(found[0].frame - 60) <= 1, found
+    assert abs(found[0].length - (len(out_ramp) + len(white) + len(in_ramp))) <= 2
+    flash = np.concatenate([a, white[:1], a]).astype(np.uint8)  # one frame, no ramp
+    assert [t.kind for t in detect_transitions(flash)] != ["fade"]

@@ -53,6 +53,8 @@ class ShotDetectorConfig:
     gradual_steady: float = 0.25
     black_luma: float = 26.0
     black_spread: float = 6.0
+    # A dip to white: every luma block this bright (limited-range white is 235) and as even.
+    white_luma: float = 225.0
     # A fade's ramp: each frame darker (brighter) than the next by more than this, in grey
     # levels of the mean luma; motion within a shot drifts the mean by less.
     fade_step: float = 2.0
@@ -169,30 +171,46 @@ def _black(g: np.ndarray, cfg: ShotDetectorConfig) -> np.ndarray:
     return (y.mean(axis=1) <= cfg.black_luma) & (y.std(axis=1) <= cfg.black_spread)
 
 
+def _white(g: np.ndarray, cfg: ShotDetectorConfig) -> np.ndarray:
+    y = g[:, :_NY].astype(np.float32)
+    return (y.mean(axis=1) >= cfg.white_luma) & (y.std(axis=1) <= cfg.black_spread)
+
+
 def _fades(g: np.ndarray, cfg: ShotDetectorConfig) -> list[tuple[int, int, bool, bool]]:
-    """Fade spans ``(start, end, reaches_start, reaches_end)`` around runs of black frames."""
-    n = g.shape[0]
-    black = _black(g, cfg)
+    """Fade spans ``(start, end, reaches_start, reaches_end)`` around runs of black frames
+    reached and/or left by a luminance ramp, and likewise dips to white."""
     luma = g[:, :_NY].astype(np.float32).mean(axis=1)
+    return sorted(_fade_spans(_black(g, cfg), luma, cfg)
+                  + _fade_spans(_white(g, cfg), 255.0 - luma, cfg, both_ramps=True))
+
+
+def _fade_spans(flat: np.ndarray, level: np.ndarray, cfg: ShotDetectorConfig,
+                both_ramps: bool = False) -> list[tuple[int, int, bool, bool]]:
+    """Spans around runs of ``flat`` frames that ``level`` (distance from the flat colour's
+    luma) ramps down to and/or up from by more than ``fade_step`` a frame (``both_ramps``:
+    down to *and* up from, over two frames or more each: a camera flash jumps to white)."""
+    n = flat.shape[0]
     spans: list[tuple[int, int, bool, bool]] = []
     t = 0
     eps = cfg.fade_step
     while t < n:
-        if not black[t]:
+        if not flat[t]:
             t += 1
             continue
         r0 = t
-        while t < n and black[t]:
+        while t < n and flat[t]:
             t += 1
         r1 = t
         s = r0
-        while s > 0 and luma[s - 1] > luma[s] + eps:
+        while s > 0 and level[s - 1] > level[s] + eps:
             s -= 1
         e = r1
-        while e < n and e > 0 and luma[e] > luma[e - 1] + eps:
+        while e < n and e > 0 and level[e] > level[e - 1] + eps:
             e += 1
         if (r0 - s) < 2 and (e - r1) < 2 and r0 > 0 and r1 < n:
             continue  # abrupt to and from black: a black shot between two cuts
+        if both_ramps and ((r0 - s) < 2 or (e - r1) < 2):
+            continue
         spans.append((s, e, s == 0, e >= n))
     return spans
 
