@@ -4,7 +4,9 @@ bikes shots filmed with a new seed (default 9303), built into /tmp, each set sco
     .venv/bin/python benchmarks/shots_fresh.py fast ensemble learned grids [--seed N]
     .venv/bin/python benchmarks/shots_fresh.py fast transnetv2 psd-content --independent 7001
 
-``--independent SEED`` scores clips made by ``independent_clips.py`` instead: a generator
+``--dir DIR`` scores every clip with a JSON in DIR (e.g. ``third_clips.py``'s, a third
+generator written apart from both). ``--independent SEED`` scores clips made by
+``independent_clips.py`` instead: a generator
 written separately from ``make_motion_samples.py`` (its own cameras, transitions, codecs and
 sizes), so a detector tuned to one generator's habits shows it there. Methods other than our
 sets: ``transnetv2`` (the package's own inference), ``psd-content``, ``psd-adaptive``.
@@ -41,10 +43,16 @@ def main() -> None:
                          "as train_gradual.py makes them but with the eval photographs")
     ap.add_argument("--independent", type=int, default=None, metavar="SEED",
                     help="score independent_clips.py's set of this seed (built if missing)")
+    ap.add_argument("--dir", type=Path, default=None,
+                    help="score every clip with a ground-truth JSON in this folder (e.g. one "
+                         "third_clips.py made)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     out = args.out or Path(f"/tmp/motion_fresh_{args.seed}")
-    if args.independent is not None:
+    if args.dir is not None:
+        paths = [args.dir / load_truth(j).get("file", j.stem + ".mp4")
+                 for j in sorted(args.dir.glob("*.json"))]
+    elif args.independent is not None:
         import independent_clips
 
         out = args.out or ROOT / "benchmarks" / "media" / "independent" / f"seed{args.independent}"
@@ -70,7 +78,8 @@ def main() -> None:
         s = total.overall
         kinds = {k: f"{v.tp}/{v.tp + v.fn}" for k, v in total.by_transition.items()
                  if k != "all"}
-        tag = (f"independent seed {args.seed}" if args.independent is not None
+        tag = (str(args.dir) if args.dir is not None
+               else f"independent seed {args.seed}" if args.independent is not None
                else f"seed {args.seed}{' long' if args.long else ''}")
         name = f"ours {method}" if method in ours else method
         print(f"{tag}: {name}: F1 {s.f1:.3f} P {s.precision:.3f} R {s.recall:.3f} "
