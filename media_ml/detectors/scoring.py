@@ -143,7 +143,8 @@ def _place_false_positive(
     for d in truth.get("distractors", []):
         s, e = int(d["start"]), int(d["end"])
         if s - tolerance <= p <= e + tolerance:
-            edges = [s, e] + ([int(d["change"])] if "change" in d else [])
+            change = d.get("change")  # a caption's text change (other generators: other keys)
+            edges = [s, e] + ([int(change)] if isinstance(change, int | float) else [])
             gap = min(abs(p - x) for x in edges)
             if best is None or gap < best[0]:
                 best = (gap, str(d["type"]))
