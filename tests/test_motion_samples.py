@@ -215,3 +215,15 @@ def test_kind_scores_split_by_transition_motion_and_distractor() -> None:
     assert scores.by_motion["zoom"].fp == 1 and scores.by_motion["whip"].fp == 1
     total = scores + scores
     assert total.overall.tp == 2 and total.false_positives["flash"] == 2
+
+
+def test_kind_scores_read_other_generators_keys() -> None:
+    """Another generator's JSON may use ``change`` for something else (a lighting mode)."""
+    truth = {
+        "transitions": [{"type": "cut", "start": 30, "end": 30}],
+        "distractors": [{"type": "lighting", "start": 40, "end": 60, "shot": 1,
+                         "change": "sudden"}],
+        "shots": [{"start": 0, "end": 30}, {"start": 30, "end": 80}],
+    }
+    scores = score_kinds([30, 41], truth)
+    assert scores.overall.tp == 1 and scores.false_positives == {"lighting": 1}
