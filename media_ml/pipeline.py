@@ -130,7 +130,8 @@ class IngestSettings:
 # 1: the first explicit fingerprints. 2: the default detector set reads colour histograms too
 # (motion-robust cuts, dissolves and wipes) and fades' ramps need a step of 2 grey levels.
 # 3: scene cuts next to strobes and whip pans, and the trained gradual scorer (fast, ensemble).
-# 4: the gradual scorer joins a long dissolve's two halves into one transition.
+# 4: the gradual scorer joins a long dissolve's two halves and drops excursions that come back;
+# dips to white are fades; a change of light on the same picture is not a cut.
 SETTINGS_VERSION = 4
 # How fingerprints were made before they were versioned: the ``repr`` of the default configs of
 # that release. Migration recognises videos ingested with those defaults (catalog.migrate).

@@ -502,3 +502,29 @@ def test_objects_passing_in_front_of_the_camera_are_not_transitions(
             replace(d, returns=0) if isinstance(d, ScoredGradualDetector) else d
             for d in fast(cfg, learned).detectors)))
     assert score().fp >= kept.fp + 4
+
+
+def test_a_change_of_light_is_not_a_cut() -> None:
+    """The same picture darker and warmer (a lamp off, a grade change) keeps its block
+    pattern; another picture, or another framing of the same scene, does not."""
+    from media_ml.detectors.histograms import relit
+    from media_ml.extractors.shots import _NY
+
+    rng = np.random.default_rng(3)
+    scene = rng.uniform(40, 200, video_grid_size())
+    darker = scene.copy()
+    darker[:_NY] = 0.6 * scene[:_NY] + 10
+    other = rng.uniform(40, 200, video_grid_size())
+    reframed = scene.copy()
+    reframed[:_NY] = np.roll(scene[:_NY].reshape(9, 16), 4, axis=1).ravel()
+    flat = np.full(video_grid_size(), 128.0)
+    assert relit(np.stack([scene, darker]).astype(np.uint8), 1)
+    assert not relit(np.stack([scene, other]).astype(np.uint8), 1)
+    assert not relit(np.stack([scene, reframed]).astype(np.uint8), 1)
+    assert not relit(np.stack([flat, flat + 40]).astype(np.uint8), 1)  # no pattern to compare
+
+
+def video_grid_size() -> int:
+    from media_ml.extractors.video import GRID_SIZE
+
+    return GRID_SIZE

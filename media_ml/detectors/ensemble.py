@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from media_ml.detectors.base import Evidence, Transition
-from media_ml.detectors.histograms import flash_like, hist_dist, normalised, scene_distance
+from media_ml.detectors.histograms import (
+    flash_like,
+    hist_dist,
+    normalised,
+    relit,
+    scene_distance,
+)
 from media_ml.extractors import shots as algo
 from media_ml.extractors.shots import ShotDetectorConfig
 
@@ -54,7 +60,7 @@ class ConfirmedCutDetector:
                 continue
             if float(p[max(0, t - 3) : t + 2].max()) < self.support:
                 continue
-            if flash_like(evidence, t, c.strength, self.config):
+            if flash_like(evidence, t, c.strength, self.config) or relit(g, t):
                 continue
             if h is not None and (float(hist_dist(h[t], h[t - 1]))
                                   < self.abrupt * scene_distance(h, t, self.scene_window)):

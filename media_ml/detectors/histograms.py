@@ -12,7 +12,7 @@ import numpy as np
 from media_ml.detectors.base import Evidence, Transition
 from media_ml.detectors.classic import CutDetector
 from media_ml.extractors import shots as algo
-from media_ml.extractors.shots import ShotDetectorConfig
+from media_ml.extractors.shots import _NY, ShotDetectorConfig
 from media_ml.types import TransitionKind
 
 
@@ -98,6 +98,21 @@ def despike(evidence: Evidence, max_frames: int = 3, jump_min: float = 0.15,
                     evidence.learned_many)
 
 
+def relit(grids: np.ndarray, t: int, min_corr: float = 0.95, min_spread: float = 5.0) -> bool:
+    """The picture at ``t`` is the one at ``t - 1`` with other light: the luma blocks' pattern
+    (mean removed) correlates by ``min_corr`` or more, only brightness or colour changed. A
+    lamp switched off, a cloud, a grade change; a cut to another shot, even of the same scene
+    from elsewhere, moves the pattern. Flat pictures (block spread under ``min_spread`` grey
+    levels) have no pattern to compare."""
+    a = grids[t - 1, :_NY].astype(np.float32)
+    b = grids[t, :_NY].astype(np.float32)
+    a, b = a - a.mean(), b - b.mean()
+    na, nb = float(np.sqrt((a * a).mean())), float(np.sqrt((b * b).mean()))
+    if min(na, nb) < min_spread:
+        return False
+    return float((a * b).mean()) / (na * nb) >= min_corr
+
+
 def flash_like(evidence: Evidence, t: int, change: float, cfg: ShotDetectorConfig) -> bool:
     """A flash, strobe or glitch explains the change at ``t``: on the grids, or (camera motion
     hardly changing them) on the histograms when the evidence has them."""
@@ -157,7 +172,7 @@ class HistogramCutDetector:
                 continue
             if jumps[t] < self.abrupt * scene_distance(h, t, self.scene_window):
                 continue
-            if flash_like(evidence, t, c.strength, self.config):
+            if flash_like(evidence, t, c.strength, self.config) or relit(g, t):
                 continue
             out.append(c)
         return out
@@ -335,7 +350,7 @@ class SceneCutDetector:
             closest = float(hist_dist(before[:, None, :], after[None, :, :]).min())
             if closest < max(self.cross_min, self.cross_share * float(jumps[t])):
                 continue
-            if jumps[t] < self.abrupt * scene_distance(h, t, w):
+            if jumps[t] < self.abrupt * scene_distance(h, t, w) or relit(evidence.grids, t):
                 continue
             change = float(algo._dist(evidence.grids[t], evidence.grids[t - 1]))
             if out and t - out[-1].frame <= self.peak:  # one cut: the larger change
