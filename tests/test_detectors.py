@@ -403,19 +403,46 @@ def test_the_gradual_score_option_changes_what_fast_finds() -> None:
     assert counts[0] > counts[1] == 6
 
 
+def _render_and_score(plan, tmp_path: Path, name: str):  # noqa: ANN001, ANN202
+    """Render ``plan`` (320x180) and return a function scoring the default ``fast`` set on it."""
+    import json
+
+    import make_motion_samples as mms
+
+    from media_ml.detectors.scoring import match
+
+    path = tmp_path / f"{name}.mp4"
+    mms.write_motion_clip(plan, path, name=name, size=(320, 180))
+    truth = json.loads(path.with_suffix(".json").read_text())["transitions"]
+    info = probe(path)
+
+    def score():  # noqa: ANN202
+        found = analyse_shots(info, InlineExecutor(), IngestSettings())[0]
+        return match([s.start_frame for s in found[1:]], truth)
+
+    return score
+
+
+def _fast_scorer_with(monkeypatch: pytest.MonkeyPatch, **changes: int) -> None:
+    """Make the ``fast`` set's scored gradual detector use ``changes`` (for this test only)."""
+    from dataclasses import replace
+
+    from media_ml.detectors import DETECTOR_SETS
+    from media_ml.detectors.scored import ScoredGradualDetector
+
+    fast = DETECTOR_SETS["fast"]
+    monkeypatch.setitem(DETECTOR_SETS, "fast", lambda cfg, learned: replace(
+        fast(cfg, learned), detectors=tuple(
+            replace(d, **changes) if isinstance(d, ScoredGradualDetector) else d
+            for d in fast(cfg, learned).detectors)))
+
+
 def test_a_long_dissolve_between_moving_shots_is_one_transition(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Dissolves of 2 s: each half's ends differ enough to score, so without ``join`` the
     scored detector reports most of them twice; joined, each once."""
-    import json
-    from dataclasses import replace
-
     import make_motion_samples as mms
-
-    from media_ml.detectors import DETECTOR_SETS
-    from media_ml.detectors.scored import ScoredGradualDetector
-    from media_ml.detectors.scoring import match
 
     plan = mms.MotionPlan(seed=5, fps=25)
     shots = [("coffee", "handheld"), ("astronaut", "pan"), ("coins", "zoom"),
@@ -424,24 +451,12 @@ def test_a_long_dissolve_between_moving_shots_is_one_transition(
         plan.shot(photo, 50, motion)
         if frames:
             plan._join(mms.JoinSpec("dissolve", frames))  # longer than .dissolve() allows
-    path = tmp_path / "long.mp4"
-    mms.write_motion_clip(plan, path, name="long", size=(320, 180))
-    truth = json.loads(path.with_suffix(".json").read_text())["transitions"]
-    info = probe(path)
-
-    def score():  # noqa: ANN202
-        found = analyse_shots(info, InlineExecutor(), IngestSettings())[0]
-        return match([s.start_frame for s in found[1:]], truth)
-
+    score = _render_and_score(plan, tmp_path, "long")
     joined = score()
     # At most one dissolve still reported twice (rendering is not bit-exact from run to run:
     # see the session-5 note; an edge frame of a dissolve sometimes scores as its own).
     assert joined.fn == 0 and joined.fp <= 2, joined
-    fast = DETECTOR_SETS["fast"]
-    monkeypatch.setitem(DETECTOR_SETS, "fast", lambda cfg, learned: replace(
-        fast(cfg, learned), detectors=tuple(
-            replace(d, join=0) if isinstance(d, ScoredGradualDetector) else d
-            for d in fast(cfg, learned).detectors)))
+    _fast_scorer_with(monkeypatch, join=0)
     halves = score()
     assert halves.fp >= joined.fp + 2 and halves.fp >= 4, (halves, joined)
 
@@ -468,14 +483,7 @@ def test_objects_passing_in_front_of_the_camera_are_not_transitions(
 ) -> None:
     """A large object crossing the frame for 1.5 s looks like a wipe in and a wipe out; the
     scene comes back, so it is not a transition. The real dissolve, wipe and cut are found."""
-    import json
-    from dataclasses import replace
-
     import make_motion_samples as mms
-
-    from media_ml.detectors import DETECTOR_SETS
-    from media_ml.detectors.scored import ScoredGradualDetector
-    from media_ml.detectors.scoring import match
 
     E = mms.Event
     plan = (mms.MotionPlan(seed=31, fps=25)
@@ -484,23 +492,11 @@ def test_objects_passing_in_front_of_the_camera_are_not_transitions(
             .wipe(16, "right")
             .shot("rocket", 110, "pan", E("occlusion", 35, 36, strength=1.0)).cut()
             .shot("chelsea", 110, "handheld", E("occlusion", 30, 36, strength=-1.0)))
-    path = tmp_path / "occluded.mp4"
-    mms.write_motion_clip(plan, path, name="occluded", size=(320, 180))
-    truth = json.loads(path.with_suffix(".json").read_text())["transitions"]
-    info = probe(path)
-
-    def score():  # noqa: ANN202
-        found = analyse_shots(info, InlineExecutor(), IngestSettings())[0]
-        return match([s.start_frame for s in found[1:]], truth)
-
+    score = _render_and_score(plan, tmp_path, "occluded")
     kept = score()
     # Over the panning shot the scene does not come back exactly (up to two extra boundaries).
     assert kept.fn == 0 and kept.fp <= 2, kept
-    fast = DETECTOR_SETS["fast"]
-    monkeypatch.setitem(DETECTOR_SETS, "fast", lambda cfg, learned: replace(
-        fast(cfg, learned), detectors=tuple(
-            replace(d, returns=0) if isinstance(d, ScoredGradualDetector) else d
-            for d in fast(cfg, learned).detectors)))
+    _fast_scorer_with(monkeypatch, returns=0)
     assert score().fp >= kept.fp + 4
 
 
