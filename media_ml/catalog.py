@@ -302,17 +302,17 @@ class Catalog:
             raise LibraryError(f"{self.root}: exists and is not a directory")
         empty = (f"{db}: the catalog is empty (0 bytes), so this is not a usable library (an "
                  f"interrupted copy?); restore it from a backup, or remove {db} to start afresh")
-        if not db.exists() or (db.is_file() and db.stat().st_size == 0):
-            if not db.exists() and (readonly or not create):
-                raise LibraryError(f"{self.root}: not a media-ml library (no {CATALOG})")
-            if readonly:
-                writer = current_writer(self.root)
-                if writer is not None:  # a writer is making it right now
-                    raise LibraryError(f"{self.root}: not a media-ml library yet: it is being "
-                                       f"created by {writer}")
-                if _size(db) == 0:  # and not because its writer finished since we looked
-                    raise LibraryError(empty)
-        if not readonly and (not db.exists() or (db.is_file() and db.stat().st_size == 0)):
+        unmade = not db.exists() or (db.is_file() and db.stat().st_size == 0)
+        if unmade and not db.exists() and (readonly or not create):
+            raise LibraryError(f"{self.root}: not a media-ml library (no {CATALOG})")
+        if unmade and readonly:
+            writer = current_writer(self.root)
+            if writer is not None:  # a writer is making it right now
+                raise LibraryError(f"{self.root}: not a media-ml library yet: it is being "
+                                   f"created by {writer}")
+            if _size(db) == 0:  # and not because its writer finished since we looked
+                raise LibraryError(empty)
+        if unmade and not readonly:
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as e:

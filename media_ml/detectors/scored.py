@@ -334,9 +334,11 @@ def comes_back(h: np.ndarray, a: int, b: int, reach: int, ratio: float, width: i
     pre = np.median(h[max(0, a - width + 1) : a + 1], axis=0)
     post = np.median(h[b : b + width], axis=0)
     near = ratio * chord
-    windows = np.lib.stride_tricks.sliding_window_view(h, width, axis=0).mean(axis=-1)
-    later = windows[b + 1 : min(n - width + 1, b + reach)]
-    earlier = windows[max(0, a - reach) : max(0, a - width + 1)]
+    lo = max(0, a - reach)  # only the frames within reach, not the whole slice
+    local = h[lo : min(n, b + reach + width - 1)]
+    windows = np.lib.stride_tricks.sliding_window_view(local, width, axis=0).mean(axis=-1)
+    later = windows[b + 1 - lo : min(n - width + 1, b + reach) - lo]
+    earlier = windows[: max(0, a - width + 1 - lo)]
     return bool((later.size and float(hist_dist(later, pre).min()) < near)
                 or (earlier.size and float(hist_dist(earlier, post).min()) < near))
 
