@@ -5,7 +5,9 @@
 Training data: the motion *tune* photographs and bikes shots (never the eval ones) filmed with
 ``--seeds`` (16 sets of 8 clips by default, built into ``benchmarks/media/motion_train``), plus
 ``--long-sets`` sets of clips with long dissolves (30-64 frames) and wipes (20-40) that the
-motion sets do not have (``long_plans``; real films dissolve over one to two seconds). Every
+motion sets do not have (``long_plans``; real films dissolve over one to two seconds), plus
+the tuning seeds of the two generators written apart from ours (``--independent``,
+``--third``: other cameras, occluders, transitions, codecs and frame sizes). Every
 window ``gradual_candidates`` proposes is a row; it is positive when it overlaps a true dissolve
 or wipe (IoU >= 0.3, or lies inside one). The threshold is chosen by leave-one-set-out
 cross-validation of the whole ``fast`` detector set (F1 on the held-out set), then the model is
@@ -43,6 +45,11 @@ from media_ml.extractors.shots import ShotDetectorConfig  # noqa: E402
 
 SEEDS = (9101, 9111, 9121, 9131, 9141, 9151, 9161, 9171,
          9102, 9112, 9122, 9132, 9142, 9152, 9162, 9172)
+# Tuning seeds of the two generators written apart from ours (benchmarks/independent_clips.py,
+# benchmarks/third_clips.py); their other seeds (7002, 7006, 8101, 8102, 8104, ...) are only
+# ever scored.
+INDEPENDENT_SEEDS = (7001, 7003, 7004, 7005)
+THIRD_SEEDS = (8103,)
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 PARAMS = {"max_depth": 5, "max_iter": 400, "learning_rate": 0.05, "early_stopping": False,
           "random_state": 0}
@@ -85,12 +92,25 @@ def build_long(out: Path, photos: tuple[str, ...], seed: int) -> list[Path]:
     return paths
 
 
+def build_other(kind: str, seed: int) -> list[Path]:
+    """The clips of another generator's set (built once into ``benchmarks/media/KIND/seedN``)."""
+    import importlib
+
+    out = ROOT / "benchmarks" / "media" / kind / f"seed{seed}"
+    if not list(out.glob("*.json")):
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        gen = importlib.import_module(f"{kind}_clips")
+        gen.main(["--seed", str(seed), "--out", str(out)])
+    return sorted(p for p in out.iterdir()
+                  if p.suffix != ".json" and p.with_suffix(".json").exists())
+
+
 def evidence(path: Path) -> Evidence:
     from media_ml.extractors.video import plan_segments, probe
     from media_ml.workers.tasks import segment_features
 
     feat = segment_features(plan_segments(probe(path), 1e9)[0], 0)
-    return Evidence(feat.grids, hists=feat.hists)
+    return Evidence(feat.grids, hists=feat.hists, motion=feat.motion)
 
 
 def label(a: int, b: int, truth: dict) -> int:
@@ -156,6 +176,10 @@ def main() -> None:
     ap.add_argument("--media", type=Path, default=ROOT / "benchmarks" / "media" / "motion_train")
     ap.add_argument("--long-sets", type=int, default=2,
                     help="sets of long-transition clips (seeded by the first seeds)")
+    ap.add_argument("--independent", default=",".join(map(str, INDEPENDENT_SEEDS)),
+                    help="seeds of benchmarks/independent_clips.py sets to train on too")
+    ap.add_argument("--third", default=",".join(map(str, THIRD_SEEDS)),
+                    help="seeds of benchmarks/third_clips.py sets to train on too")
     ap.add_argument("--no-cv", action="store_true", help="skip the cross-validation")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -164,6 +188,9 @@ def main() -> None:
     built = mm.build_motion_sets(args.media, specs=specs, sets=tuple(specs))
     for seed in seeds[: args.long_sets]:
         built[f"long{seed}"] = build_long(args.media, mm.SETS["tune"].photos, seed)
+    for kind, text in (("independent", args.independent), ("third", args.third)):
+        for seed in (int(s) for s in text.split(",") if s):
+            built[f"{kind}{seed}"] = build_other(kind, seed)
     data = {}
     for name, paths in built.items():
         data[name] = [(evidence(p), load_truth(p.with_suffix(".json"))) for p in paths]

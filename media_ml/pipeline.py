@@ -23,6 +23,7 @@ from media_ml.extractors import video
 from media_ml.extractors.clip import ModelSpec
 from media_ml.extractors.grid import HIST_SIZE
 from media_ml.extractors.keyframes import KeyframeConfig, plan_candidates
+from media_ml.extractors.motion import STILL, global_motion
 from media_ml.extractors.shots import ShotDetectorConfig, shots_from_transitions
 from media_ml.types import Shot, VideoInfo, VideoResult
 from media_ml.workers import tasks
@@ -132,7 +133,9 @@ class IngestSettings:
 # 3: scene cuts next to strobes and whip pans, and the trained gradual scorer (fast, ensemble).
 # 4: the gradual scorer joins a long dissolve's two halves and drops excursions that come back;
 # dips to white are fades; a change of light on the same picture is not a cut.
-SETTINGS_VERSION = 4
+# 5: workers measure global motion per frame; the gradual scorer reads it (and was retrained
+# with the other two generators' tuning sets).
+SETTINGS_VERSION = 5
 # How fingerprints were made before they were versioned: the ``repr`` of the default configs of
 # that release. Migration recognises videos ingested with those defaults (catalog.migrate).
 LEGACY_DEFAULT_REPR = (
@@ -189,13 +192,22 @@ def analyse_shots(
             for s in segments]
     grids = np.zeros((info.frames, video.GRID_SIZE), np.uint8)
     hists = np.zeros((info.frames, HIST_SIZE), np.uint8)
+    motion = np.tile(STILL, (info.frames, 1)).reshape(info.frames, STILL.size)
+    last_thumb: np.ndarray | None = None  # of the last frame decoded so far, in frame order
     missing: list[int] = []
     damage: list[str] = []
-    for fut in futures:
+    for fut in futures:  # in frame order
         feat = tasks.unwrap(fut.result())
         grids[feat.own_start:feat.own_end] = feat.grids
         if feat.hists is not None:
             hists[feat.own_start:feat.own_end] = feat.hists
+        if feat.motion is not None:
+            motion[feat.own_start:feat.own_end] = feat.motion
+        if feat.edges is not None:
+            first, first_thumb, last = feat.edges
+            if last_thumb is not None:  # the row joining this segment to the frames before
+                motion[first] = global_motion(last_thumb, first_thumb)
+            last_thumb = last
         missing.extend(feat.missing)
         damage.extend(feat.damage)
         if on_progress:
@@ -219,7 +231,7 @@ def analyse_shots(
             part = tasks.unwrap(fut.result())
             single[part.own_start:part.own_end] = part.single
             many[part.own_start:part.own_end] = part.many
-    evidence = Evidence(grids, learned=single, hists=hists, learned_many=many)
+    evidence = Evidence(grids, learned=single, hists=hists, learned_many=many, motion=motion)
     transitions = detect(evidence, chosen)
     return shots_from_transitions(info, transitions), grids, damage
 

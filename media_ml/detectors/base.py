@@ -24,13 +24,15 @@ class Evidence:
     ``grids``: ``(n, GRID_SIZE)`` uint8 block means (always). ``hists``: ``(n, HIST_SIZE)``
     uint8 Y/U/V histograms (shift-invariant evidence). ``learned``: ``(n,)`` float32
     probability that frame ``i`` is a transition (TransNetV2's single-frame head), and
-    ``learned_many`` its all-frames-of-a-transition head, when the set needs them.
+    ``learned_many`` its all-frames-of-a-transition head, when the set needs them. ``motion``:
+    ``(n, 5)`` float32 global motion from the frame before (``extractors.motion``).
     """
 
     grids: np.ndarray
     learned: np.ndarray | None = field(default=None)
     hists: np.ndarray | None = field(default=None)
     learned_many: np.ndarray | None = field(default=None)
+    motion: np.ndarray | None = field(default=None)
 
     def __post_init__(self) -> None:
         if self.grids.ndim != 2:
@@ -42,6 +44,8 @@ class Evidence:
         if self.learned is not None and self.learned.shape != (self.grids.shape[0],):
             raise ValueError(f"learned must hold one value per frame ({self.grids.shape[0]}), "
                              f"got {self.learned.shape}")
+        if self.motion is not None and self.motion.shape != (self.grids.shape[0], 5):
+            raise ValueError(f"motion must hold one row of 5 per frame, got {self.motion.shape}")
 
     @property
     def frames(self) -> int:
@@ -51,7 +55,8 @@ class Evidence:
         return Evidence(self.grids[lo:hi],
                         None if self.learned is None else self.learned[lo:hi],
                         None if self.hists is None else self.hists[lo:hi],
-                        None if self.learned_many is None else self.learned_many[lo:hi])
+                        None if self.learned_many is None else self.learned_many[lo:hi],
+                        None if self.motion is None else self.motion[lo:hi])
 
 
 @runtime_checkable
@@ -146,7 +151,9 @@ def detect(evidence: Evidence, detectors: DetectorSet) -> list[Transition]:
     """All transitions of a video, processed in overlapping chunks (flat memory; each chunk's
     core sees ``detectors.context`` frames either side, so chunks agree with one pass)."""
     have = {"grids"} | {name for name, value in (("learned", evidence.learned),
-                                                  ("hists", evidence.hists)) if value is not None}
+                                                  ("hists", evidence.hists),
+                                                  ("motion", evidence.motion))
+                        if value is not None}
     missing = detectors.requires - have
     if missing:
         raise ValueError(f"detector set {detectors.name!r} needs {sorted(missing)} evidence")

@@ -95,7 +95,7 @@ def despike(evidence: Evidence, max_frames: int = 3, jump_min: float = 0.15,
         gg[s:e] = gg[s - 1] * (1 - w) + gg[e] * w
     return Evidence(np.clip(np.rint(gg), 0, 255).astype(np.uint8), evidence.learned,
                     np.clip(np.rint(hh * 255.0), 0, 255).astype(np.uint8),
-                    evidence.learned_many)
+                    evidence.learned_many, evidence.motion)
 
 
 def relit(grids: np.ndarray, t: int, min_corr: float = 0.95, min_spread: float = 5.0) -> bool:

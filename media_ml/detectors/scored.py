@@ -34,7 +34,8 @@ FEATURES = (
     "chord", "isolation", "residual", "max_step", "min_step", "variance_dip", "variance_fit",
     "mean_path", "grid_chord", "grid_between", "grid_isolation", "abrupt", "returns",
     "anisotropy", "frames", "isolation_before", "isolation_after", "grid_variance_dip",
-    "chroma_variance_dip",
+    "chroma_variance_dip", "motion_explained", "motion_excess", "motion_peak", "motion_shift",
+    "motion_response",
 )
 
 
@@ -50,6 +51,7 @@ class Prepared:
     grids: np.ndarray  # (n, GRID_SIZE) float32
     aniso: np.ndarray  # (n,) log of horizontal over vertical grid contrast
     jumps: np.ndarray  # (n,) histogram change from the frame before
+    motion: np.ndarray  # (n, 5) global motion from the frame before (extractors.motion)
 
     @property
     def frames(self) -> int:
@@ -58,8 +60,8 @@ class Prepared:
 
 def prepare(evidence: Evidence) -> Prepared:
     """The slice's per-frame cues, flash frames taken out first."""
-    if evidence.hists is None:
-        raise ValueError("scored gradual detection needs histogram evidence")
+    if evidence.hists is None or evidence.motion is None:
+        raise ValueError("scored gradual detection needs histogram and motion evidence")
     ev = despike(evidence)
     assert ev.hists is not None
     n = ev.frames
@@ -79,7 +81,7 @@ def prepare(evidence: Evidence) -> Prepared:
     if n > 1:
         jumps[1:] = hist_dist(h[1:], h[:-1])
     return Prepared(h, mean, var, var_all[:, 1] + var_all[:, 2], y.reshape(n, -1).var(axis=1),
-                    g, np.log(gx / gy), jumps)
+                    g, np.log(gx / gy), jumps, np.asarray(ev.motion, np.float32))
 
 
 def gradual_candidates(p: Prepared, blocked: np.ndarray, chord_min: float = 0.08,
@@ -151,7 +153,21 @@ def gradual_features(p: Prepared, a: int, b: int, chord: float, before: float,
             float(steps.min()), v_mid / max(1.0, min(vA, vB)), fit, mean_path, g_chord, between,
             g_chord / max(1.0, g_before, g_after), abrupt, returns, aniso, float(L),
             chord / max(1e-3, before), chord / max(1e-3, after),
-            _dip(p.grid_var, a, b), _dip(p.chroma_var, a, b)]
+            _dip(p.grid_var, a, b), _dip(p.chroma_var, a, b), *_motion(p.motion, a, b)]
+
+
+def _motion(m: np.ndarray, a: int, b: int, around: int = 10) -> list[float]:
+    """Camera-motion cues of window ``[a, b]``: the share of its frame-to-frame change that a
+    global shift explains away, its residual change over the residual of the ``around`` frames
+    either side (a pan goes on as before; a blend or a wipe edge adds change no shift
+    removes), the peak of that ratio, the median shift and phase-correlation peak."""
+    inside = m[a + 1 : b + 1]
+    outside = np.concatenate([m[max(1, a - around) : a + 1, 4], m[b + 1 : b + 1 + around, 4]])
+    base = max(0.3, float(np.median(outside))) if outside.size else 0.3
+    return [float(inside[:, 4].sum()) / max(1e-3, float(inside[:, 3].sum())),
+            float(inside[:, 4].mean()) / base, float(inside[:, 4].max()) / base,
+            float(np.median(np.hypot(inside[:, 0], inside[:, 1]))),
+            float(np.median(inside[:, 2]))]
 
 
 def _dip(v: np.ndarray, a: int, b: int) -> float:
@@ -245,7 +261,7 @@ class ScoredGradualDetector:
     returns: int = 40
     return_ratio: float = 0.3
     name: str = "scored-gradual"
-    requires: frozenset[str] = field(default=frozenset({"grids", "hists"}))
+    requires: frozenset[str] = field(default=frozenset({"grids", "hists", "motion"}))
 
     def __post_init__(self) -> None:
         if not (isinstance(self.threshold, int | float) and 0.0 < self.threshold < 1.0):

@@ -89,10 +89,13 @@ def _planes(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return y, u, v
 
 
-def analysis_features(frame) -> tuple[np.ndarray, np.ndarray]:
-    """``(analysis_grid, colour_histogram)`` of a frame, reading its planes once."""
+def analysis_features(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(analysis_grid, colour_histogram, motion thumbnail)`` of a frame, reading its planes
+    once (the thumbnail is what ``motion.global_motion`` compares with the next frame's)."""
+    from media_ml.extractors.motion import thumbnail
+
     planes = _planes(frame)
-    return _grid_of(planes), colour_histogram(planes)
+    return _grid_of(planes), colour_histogram(planes), thumbnail(planes[0])
 
 
 def _grid_of(planes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:

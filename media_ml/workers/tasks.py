@@ -61,24 +61,37 @@ def probe_task(path: str) -> tuple[VideoInfo, str]:
 
 
 def segment_features(segment: Segment, threads: int = 1) -> SegmentFeatures:
-    """Decode a segment and return the analysis grid of each frame it owns.
+    """Decode a segment and return the analysis grid, histogram and motion row of each frame
+    it owns.
 
-    Frames the decoder could not produce are listed in ``missing`` and their rows left zero:
-    the driver fills every gap from the frames before it, across segments, so a gap reads the
-    same however the video was cut into segments (and never as black frames).
+    Frames the decoder could not produce are listed in ``missing`` and their rows left zero
+    (motion rows ``STILL``): the driver fills every gap from the frames before it, across
+    segments, so a gap reads the same however the video was cut into segments (and never as
+    black frames). A frame's motion row compares it with the last frame decoded before it;
+    the row of the segment's first decoded frame is left to the driver, which has the thumbnail
+    of the frame before it (``edges``).
     """
     from media_ml.extractors.grid import HIST_SIZE, analysis_features
+    from media_ml.extractors.motion import MOTION_FIELDS, STILL, global_motion
 
     n = segment.own_end - segment.own_start
     grids = np.zeros((n, video.GRID_SIZE), np.uint8)
     hists = np.zeros((n, HIST_SIZE), np.uint8)
+    motion = np.tile(STILL, (n, 1)).reshape(n, len(MOTION_FIELDS))
     seen = np.zeros(n, bool)
     corrupt = 0
+    first: tuple[int, np.ndarray] | None = None
+    prev: np.ndarray | None = None
     for idx, frame in video.iter_segment_frames(segment, threads=threads):
         if idx < segment.own_start:
             continue  # warm-up frame
         k = idx - segment.own_start
-        grids[k], hists[k] = analysis_features(frame)
+        grids[k], hists[k], thumb = analysis_features(frame)
+        if prev is None:
+            first = (idx, thumb)
+        else:
+            motion[k] = global_motion(prev, thumb)
+        prev = thumb
         seen[k] = True
         corrupt += bool(getattr(frame, "is_corrupt", False))
     missing = np.flatnonzero(~seen)
@@ -88,7 +101,8 @@ def segment_features(segment: Segment, threads: int = 1) -> SegmentFeatures:
     return SegmentFeatures(
         index=segment.index, own_start=segment.own_start, own_end=segment.own_end, grids=grids,
         missing=tuple(int(segment.own_start + m) for m in missing), damage=tuple(damage),
-        hists=hists,
+        hists=hists, motion=motion,
+        edges=None if first is None or prev is None else (first[0], first[1], prev),
     )
 
 

@@ -1,0 +1,88 @@
+"""Global motion rows: a camera shift is found and explained away, a blend is not; rows stitched
+over segments equal one pass; the scored gradual detector will not run without them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media_ml.detectors import Evidence, detect, detector_set
+from media_ml.extractors import video
+from media_ml.extractors.motion import STILL, THUMB, global_motion, thumbnail
+from media_ml.pipeline import IngestSettings, InlineExecutor, analyse_shots
+
+
+def _photo_luma() -> np.ndarray:
+    from skimage import data
+
+    rgb = data.astronaut()  # a real photograph, 512x512
+    return np.asarray(rgb @ np.array([0.299, 0.587, 0.114]), np.uint8)
+
+
+def _view(luma: np.ndarray, x: int) -> np.ndarray:
+    """A 16:9 camera view of the photograph, ``x`` pixels from its left edge."""
+    return np.ascontiguousarray(luma[100:325, x : x + 400])
+
+
+def test_a_pan_is_found_and_explained_away_and_a_blend_is_not() -> None:
+    luma = _photo_luma()
+    a, b = thumbnail(_view(luma, 40)), thumbnail(_view(luma, 52))  # the camera moved 12 px
+    assert a.shape == THUMB and a.dtype == np.float32
+    kept = a.copy(), b.copy()
+    dx, dy, response, change, residual = global_motion(a, b)
+    # 12 source pixels are 12 * 64 / 400 = 1.9 thumbnail pixels; the view moved right, so
+    # the picture moved left.
+    assert dx == pytest.approx(-12 * THUMB[1] / 400, abs=0.3) and abs(dy) < 0.3
+    assert response > 0.5 and change > 3 and residual < 0.35 * change
+    np.testing.assert_array_equal(a, kept[0])  # OpenCV's phaseCorrelate writes its input
+    np.testing.assert_array_equal(b, kept[1])
+
+    other = thumbnail(np.ascontiguousarray(luma[300:525, 60:460]))
+    blend = 0.6 * a + 0.4 * other  # a dissolve, 40 % of the way
+    *_, change, residual = global_motion(0.8 * a + 0.2 * other, blend)
+    assert change > 1 and residual > 0.7 * change
+
+
+def test_a_view_shifted_out_of_sight_leaves_the_whole_change() -> None:
+    luma = _photo_luma()
+    a = thumbnail(_view(luma, 0))
+    row = global_motion(a, np.zeros_like(a))
+    assert np.isfinite(row).all() and row[4] == pytest.approx(row[3], rel=0.5)
+    assert np.array_equal(global_motion(a, a)[[0, 1, 3, 4]], [0, 0, 0, 0])
+
+
+def test_segmented_motion_rows_equal_one_pass(samples_dir: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import media_ml.pipeline as pipeline
+
+    seen: list[Evidence] = []
+    real = pipeline.detect
+
+    def keep(evidence: Evidence, chosen):  # noqa: ANN001, ANN202 - records, then the real one
+        seen.append(evidence)
+        return real(evidence, chosen)
+
+    monkeypatch.setattr(pipeline, "detect", keep)
+    info = video.probe(samples_dir / "mixed.mp4")
+    segments = video.plan_segments(info, 2.0)
+    assert len(segments) >= 3
+    one, _, _ = analyse_shots(info, InlineExecutor(), IngestSettings(segment_s=10_000))
+    many, _, _ = analyse_shots(info, InlineExecutor(), IngestSettings(segment_s=2.0))
+    assert one == many
+    whole, parts = seen
+    assert whole.motion is not None and parts.motion is not None
+    np.testing.assert_array_equal(parts.motion, whole.motion)
+    np.testing.assert_array_equal(whole.motion[0], STILL)  # nothing before the first frame
+    joins = [s.own_start for s in segments[1:]]
+    assert all(not np.array_equal(whole.motion[j], STILL) for j in joins)
+
+
+def test_the_scored_detector_needs_motion_evidence() -> None:
+    grids = np.zeros((200, video.GRID_SIZE), np.uint8)
+    hists = np.zeros((200, 48), np.uint8)
+    with pytest.raises(ValueError, match="motion"):
+        detect(Evidence(grids, hists=hists), detector_set("fast"))
+    with pytest.raises(ValueError, match="motion"):
+        Evidence(grids, hists=hists, motion=np.zeros((199, 5), np.float32))
