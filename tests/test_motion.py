@@ -86,3 +86,71 @@ def test_the_scored_detector_needs_motion_evidence() -> None:
         detect(Evidence(grids, hists=hists), detector_set("fast"))
     with pytest.raises(ValueError, match="motion"):
         Evidence(grids, hists=hists, motion=np.zeros((199, 5), np.float32))
+
+
+def _reframed_coins(path: Path, zoom: float) -> None:
+    """A slow pan over the coins, then a cut to a closer framing of the same coins (also
+    panning): the grey levels, so the histograms, hardly change at the cut."""
+    import cv2
+    import make_samples as ms
+    from skimage import data
+
+    img = np.repeat(data.coins()[..., None], 3, axis=2)  # a real photograph, grey
+
+    def view(cx: float, cy: float, z: float) -> np.ndarray:
+        w, h = 400 / z, 225 / z
+        m = np.float32([[320 / w, 0, -(cx - w / 2) * 320 / w],
+                        [0, 180 / h, -(cy - h / 2) * 180 / h]])
+        return cv2.warpAffine(img, m, (320, 180), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT)
+
+    frames = ([view(150 + i, 150, 1.0) for i in range(50)]
+              + [view(170 + i, 140, zoom) for i in range(50)])
+    ms.encode(frames, path, 25, (320, 180))
+
+
+def test_a_cut_between_two_framings_of_one_scene_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from media_ml.detectors import DETECTOR_SETS
+    from media_ml.detectors.motion import MotionCutDetector
+
+    path = tmp_path / "reframed.mp4"
+    _reframed_coins(path, zoom=2.0)
+    info = video.probe(path)
+    shots, _, _ = analyse_shots(info, InlineExecutor(), IngestSettings())
+    assert [s.start_frame for s in shots] == [0, 50]  # the cut, and nothing in the pans
+    fast = DETECTOR_SETS["fast"]
+    monkeypatch.setitem(DETECTOR_SETS, "fast", lambda cfg, learned: replace(
+        fast(cfg, learned), detectors=tuple(d for d in fast(cfg, learned).detectors
+                                            if not isinstance(d, MotionCutDetector))))
+    shots, _, _ = analyse_shots(info, InlineExecutor(), IngestSettings())
+    assert [s.start_frame for s in shots] == [0]  # the colour-based detectors miss it
+
+
+def test_motion_cuts_stand_alone_and_pass_no_flash() -> None:
+    from media_ml.detectors.motion import MotionCutDetector
+
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(20, 230, (2, video.GRID_SIZE)).astype(np.uint8)
+    grids = np.concatenate([np.repeat(a[None], 40, 0), np.repeat(b[None], 40, 0)])
+    hists = np.zeros((80, 48), np.uint8)
+    motion = np.tile(STILL, (80, 1))
+    motion[:, 3:] = 1.0  # a little change everywhere
+    motion[40] = [0.3, -0.2, 0.1, 30.0, 28.0]  # nothing explains the change at the cut
+    found = MotionCutDetector().detect(Evidence(grids, hists=hists, motion=motion),
+                                       np.zeros(81, bool))
+    assert [(t.frame, t.kind) for t in found] == [(40, "cut")]
+    motion[41:43] = motion[40]  # a whip: unexplained change on three frames running
+    assert MotionCutDetector().detect(Evidence(grids, hists=hists, motion=motion),
+                                      np.zeros(81, bool)) == []
+    flashed = grids.copy()
+    flashed[40:] = a  # the frame after is the old picture again: a flash, not a cut
+    flashed[40] = b
+    motion[41:43] = motion[39]
+    assert MotionCutDetector().detect(Evidence(flashed, hists=hists, motion=motion),
+                                      np.zeros(81, bool)) == []
+    with pytest.raises(ValueError, match="ratio"):
+        MotionCutDetector(ratio=float("nan"))

@@ -1,7 +1,8 @@
 """Shot detectors behind one interface, and detector sets chosen by name.
 
-A *detector* turns per-frame evidence (``Evidence``: the analysis grids workers return, and the
-learned detector's per-frame probabilities when a set needs them) into transitions; a
+A *detector* turns per-frame evidence (``Evidence``: the analysis grids, colour histograms and
+global-motion rows workers return, and the learned detector's per-frame probabilities when a
+set needs them) into transitions; a
 *suppressor* vetoes transitions that are not (a camera flash, a one-frame glitch). A *detector
 set* runs its detectors in order — each sees the frames earlier ones claimed as ``blocked`` — then
 merges what they found. Everything is a pure function of the evidence, run in overlapping chunks
@@ -9,9 +10,10 @@ on the driver, so segmented and one-pass results are identical for every set.
 
 Sets (``--detector``)::
 
-    fast       fades and hard cuts from the analysis grids and colour histograms (flashes,
-               strobes and whip pans told apart), dissolves and wipes scored by a small tree
-               model (``scored.py``), also between moving shots
+    fast       fades and hard cuts from the analysis grids, colour histograms and global
+               motion (flashes, strobes and whip pans told apart; cuts between two framings
+               of one scene), dissolves and wipes scored by a small tree model
+               (``scored.py``), also between moving shots
     grids      the grid-only detector of earlier releases (a baseline)
     learned    TransNetV2's per-frame probabilities (computed on the workers; GPU when present)
     ensemble   both kinds of evidence

@@ -16,6 +16,7 @@ from media_ml.detectors.classic import (
 from media_ml.detectors.ensemble import ConfirmedCutDetector
 from media_ml.detectors.histograms import HistogramCutDetector, SceneCutDetector
 from media_ml.detectors.learned import LearnedConfig, LearnedDetector
+from media_ml.detectors.motion import MotionCutDetector
 from media_ml.detectors.scored import ScoredGradualDetector
 from media_ml.errors import UsageError
 from media_ml.extractors.shots import ShotDetectorConfig
@@ -26,11 +27,12 @@ DEFAULT_SET = "fast"
 def _fast(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
     # Grid evidence for where and what; histograms (which camera motion hardly changes) to
     # tell a cut from a whip pan; dissolves and wipes, also between moving shots, scored by a
-    # small trained model (flash frames taken out first); last, cuts into and out of strobing
-    # or fast-moving shots. The cut detectors run the flash test themselves.
+    # small trained model (flash frames taken out first); then cuts into and out of strobing
+    # or fast-moving shots; last, cuts that only stand out once camera motion is taken away
+    # (two framings of one scene). The cut detectors run the flash test themselves.
     return DetectorSet("fast", (FadeDetector(cfg), HistogramCutDetector(cfg),
                                 ScoredGradualDetector(cfg.gradual_score),
-                                SceneCutDetector(cfg)),
+                                SceneCutDetector(cfg), MotionCutDetector(cfg)),
                        (), cfg.min_shot_frames, cfg.chunk_frames)
 
 
@@ -49,11 +51,11 @@ def _ensemble(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
     # Grid evidence first where it is exact (fades, cuts the learned evidence confirms), then
     # TransNetV2's own cuts and dissolves (it sees transitions into and out of moving shots),
     # then the scored gradual windows (wipes, which TransNetV2 misses), then cuts next to
-    # strobes the histograms show.
+    # strobes the histograms show, then cuts the motion rows show.
     return DetectorSet("ensemble", (FadeDetector(cfg), ConfirmedCutDetector(cfg),
                                     LearnedDetector(learned, flash=cfg),
                                     ScoredGradualDetector(cfg.gradual_score),
-                                    SceneCutDetector(cfg)),
+                                    SceneCutDetector(cfg), MotionCutDetector(cfg)),
                        (), cfg.min_shot_frames, cfg.chunk_frames)
 
 

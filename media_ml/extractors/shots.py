@@ -51,10 +51,13 @@ class ShotDetectorConfig:
     gradual_max_step: float = 0.45
     gradual_isolation: float = 2.0
     gradual_steady: float = 0.25
-    black_luma: float = 26.0
+    # A fade's darkest frame: mean luma at most this (limited-range black is 16; a dip with no
+    # black frame held bottoms out a little above it) and the blocks this even.
+    black_luma: float = 30.0
     black_spread: float = 6.0
-    # A dip to white: every luma block this bright (limited-range white is 235) and as even.
-    white_luma: float = 225.0
+    # A dip to white: every luma block this bright (limited-range white is 235; a dip that
+    # holds no white frame peaks at 210-220) and as even.
+    white_luma: float = 210.0
     # A fade's ramp: each frame darker (brighter) than the next by more than this, in grey
     # levels of the mean luma; motion within a shot drifts the mean by less.
     fade_step: float = 2.0
