@@ -266,10 +266,20 @@ def test_a_segment_with_no_decodable_frame_is_damage_not_black_frames(
         return iter(()) if segment.own_start == 70 else real(segment, threads)
 
     monkeypatch.setattr(video, "iter_segment_frames", losing)
+    import media_ml.pipeline as pipeline
+    from media_ml.extractors.motion import STILL
+
+    seen = []
+    real_detect = pipeline.detect
+    monkeypatch.setattr(pipeline, "detect", lambda ev, chosen: seen.append(ev) or real_detect(
+        ev, chosen))  # records the evidence, then the real detection
     shots, grids, damage = analyse_shots(info, InlineExecutor(), IngestSettings(segment_s=0.4))
     assert [s.start_frame for s in shots[1:]] == cuts  # no cut, fade or shot invented in the gap
     assert damage == ["10 of 170 frames could not be decoded (2.80-3.20s)"]
     assert all(np.array_equal(grids[f], grids[69]) for f in range(70, 80))  # not black
+    motion = seen[0].motion
+    assert motion is not None and np.isfinite(motion).all()
+    assert all(np.array_equal(motion[f], STILL) for f in range(70, 80))  # nothing moved there
 
 
 def test_segments_past_the_end_of_a_file_cut_short_since_probing_are_damage(
