@@ -58,7 +58,7 @@ def global_motion(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
     if x1 - x0 < tw // 8 or y1 - y0 < th // 6:
         residual = change  # shifted out of view: nothing left to compare
     else:
-        shift = np.float32([[1, 0, dx], [0, 1, dy]])
+        shift = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
         moved = cv2.warpAffine(prev, shift, (tw, th), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
         residual = float(np.abs(cur[y0:y1, x0:x1] - moved[y0:y1, x0:x1]).mean())
