@@ -34,9 +34,13 @@ class LearnedConfig:
     # A learned cut below this probability is vetoed when the grids show a flash or strobe
     # around it (TransNetV2 fires on strobes); above it, the model is trusted.
     flash_veto_below: float = 0.9
+    # In ``ensemble`` every detector of ``fast`` runs first; TransNetV2 then adds only the
+    # transitions both its heads give at least this probability (it fires on strobes, whips
+    # and captions at 0.5 more often than it finds what ``fast`` missed).
+    confident: float = 0.9
 
     def __post_init__(self) -> None:
-        for name in ("threshold", "many_threshold"):
+        for name in ("threshold", "many_threshold", "confident"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and 0.0 < v < 1.0):
                 raise UsageError(f"learned {name} must be in (0, 1), got {v!r}")

@@ -13,7 +13,6 @@ from media_ml.detectors.classic import (
     FlashSuppressor,
     GradualDetector,
 )
-from media_ml.detectors.ensemble import ConfirmedCutDetector
 from media_ml.detectors.histograms import HistogramCutDetector, SceneCutDetector
 from media_ml.detectors.learned import LearnedConfig, LearnedDetector
 from media_ml.detectors.motion import MotionCutDetector
@@ -48,14 +47,13 @@ def _learned(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
 
 
 def _ensemble(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
-    # Grid evidence first where it is exact (fades, cuts the learned evidence confirms), then
-    # TransNetV2's own cuts and dissolves (it sees transitions into and out of moving shots),
-    # then the scored gradual windows (wipes, which TransNetV2 misses), then cuts next to
-    # strobes the histograms show, then cuts the motion rows show.
-    return DetectorSet("ensemble", (FadeDetector(cfg), ConfirmedCutDetector(cfg),
-                                    LearnedDetector(learned, flash=cfg),
-                                    ScoredGradualDetector(cfg.gradual_score),
-                                    SceneCutDetector(cfg), MotionCutDetector(cfg)),
+    # Everything ``fast`` finds first (it is the more precise on every set we have), then the
+    # transitions TransNetV2 is confident of (``learned.confident``) where nothing was found:
+    # dissolves between moving shots and cuts the grid, histogram and motion evidence missed.
+    sure = dataclasses.replace(learned, threshold=max(learned.threshold, learned.confident),
+                               many_threshold=max(learned.many_threshold, learned.confident))
+    return DetectorSet("ensemble", (*_fast(cfg, learned).detectors,
+                                    LearnedDetector(sure, flash=cfg)),
                        (), cfg.min_shot_frames, cfg.chunk_frames)
 
 
