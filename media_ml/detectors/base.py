@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from media_ml.extractors.motion import MOTION_FIELDS
 from media_ml.extractors.shots import Transition
 
 __all__ = ["DetectorSet", "Evidence", "ShotDetector", "Suppressor", "Transition", "detect"]
@@ -44,8 +45,10 @@ class Evidence:
         if self.learned is not None and self.learned.shape != (self.grids.shape[0],):
             raise ValueError(f"learned must hold one value per frame ({self.grids.shape[0]}), "
                              f"got {self.learned.shape}")
-        if self.motion is not None and self.motion.shape != (self.grids.shape[0], 5):
-            raise ValueError(f"motion must hold one row of 5 per frame, got {self.motion.shape}")
+        if self.motion is not None and self.motion.shape != (self.grids.shape[0],
+                                                            len(MOTION_FIELDS)):
+            raise ValueError(f"motion must hold one row of {len(MOTION_FIELDS)} per frame, "
+                             f"got {self.motion.shape}")
 
     @property
     def frames(self) -> int:

@@ -15,9 +15,8 @@ import numpy as np
 from media_ml.detectors.base import Evidence, Transition
 from media_ml.detectors.histograms import _check, _check_frames, flash_like, relit
 from media_ml.extractors import shots as algo
+from media_ml.extractors.motion import RESIDUAL, RESPONSE
 from media_ml.extractors.shots import ShotDetectorConfig
-
-RESPONSE, RESIDUAL = 2, 4  # columns of a motion row (extractors.motion.MOTION_FIELDS)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from media_ml.detectors.base import Evidence, Transition
 from media_ml.detectors.histograms import HistogramGradualDetector, despike, hist_dist
 from media_ml.extractors import shots as algo
 from media_ml.extractors.grid import Y_GRID
+from media_ml.extractors.motion import CHANGE, DX, DY, RESIDUAL, RESPONSE
 
 MODEL_PATH = Path(__file__).with_name("models") / "gradual_gbm.npz"
 SCALES = (6, 9, 13, 18, 25, 35, 48, 64)
@@ -162,12 +163,13 @@ def _motion(m: np.ndarray, a: int, b: int, around: int = 10) -> list[float]:
     either side (a pan goes on as before; a blend or a wipe edge adds change no shift
     removes), the peak of that ratio, the median shift and phase-correlation peak."""
     inside = m[a + 1 : b + 1]
-    outside = np.concatenate([m[max(1, a - around) : a + 1, 4], m[b + 1 : b + 1 + around, 4]])
+    r = m[:, RESIDUAL]
+    outside = np.concatenate([r[max(1, a - around) : a + 1], r[b + 1 : b + 1 + around]])
     base = max(0.3, float(np.median(outside))) if outside.size else 0.3
-    return [float(inside[:, 4].sum()) / max(1e-3, float(inside[:, 3].sum())),
-            float(inside[:, 4].mean()) / base, float(inside[:, 4].max()) / base,
-            float(np.median(np.hypot(inside[:, 0], inside[:, 1]))),
-            float(np.median(inside[:, 2]))]
+    return [float(inside[:, RESIDUAL].sum()) / max(1e-3, float(inside[:, CHANGE].sum())),
+            float(inside[:, RESIDUAL].mean()) / base, float(inside[:, RESIDUAL].max()) / base,
+            float(np.median(np.hypot(inside[:, DX], inside[:, DY]))),
+            float(np.median(inside[:, RESPONSE]))]
 
 
 def _dip(v: np.ndarray, a: int, b: int) -> float:

@@ -19,6 +19,7 @@ THUMB = (36, 64)  # rows, columns
 #: Columns of a motion row: shift (thumbnail pixels), phase-correlation peak (0..1), mean
 #: absolute luma change, and the mean absolute change left after the shift (grey levels).
 MOTION_FIELDS = ("dx", "dy", "response", "change", "residual")
+DX, DY, RESPONSE, CHANGE, RESIDUAL = range(len(MOTION_FIELDS))  # their columns
 #: The row of a frame with no predecessor, or one the decoder could not produce (the driver
 #: holds the frame before it in its place): nothing moved, nothing changed.
 STILL = np.array([0.0, 0.0, 1.0, 0.0, 0.0], np.float32)
