@@ -64,6 +64,20 @@ def page(browser, server: str) -> Iterator[object]:  # type: ignore[no-untyped-d
     assert not errors, errors
 
 
+def _wait(page, selector: str, timeout: float = 30_000) -> None:  # type: ignore[no-untyped-def]
+    """``page.wait_for_selector``, but a timeout says what the page showed instead."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_selector(selector, timeout=timeout)
+    except PlaywrightTimeout:
+        shown = page.evaluate("""() => ({hash: location.hash,
+            status: (document.querySelector('#status') || {}).textContent,
+            dialog: !!document.querySelector('dialog[open]'),
+            view: (document.querySelector('#view') || document.body).innerText.slice(0, 1500)})""")
+        pytest.fail(f"{selector!r} did not appear; the page showed {shown!r}")
+
+
 def _shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
@@ -75,7 +89,7 @@ def _shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
 
 def test_search_open_a_title_accept_and_see_it_after_a_reload(page, server: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{server}#token={TOKEN}")
-    page.wait_for_selector("#grid .tile img")
+    _wait(page, "#grid .tile img")
     assert "token" not in page.url  # the token left the address bar
     _shot(page, "browse")
     page.fill("#q", "a face in a crowd")
@@ -96,16 +110,16 @@ def test_search_open_a_title_accept_and_see_it_after_a_reload(page, server: str)
     _shot(page, "similar")
     # open a title (deep link per title and context)
     page.goto(f"{server}#/title/1?context=mobile-boxart")
-    page.wait_for_selector("#cards .card img")
+    _wait(page, "#cards .card img")
     assert page.locator(".strip .frame").count() >= 3
     assert page.locator(".tabs a.active").inner_text().startswith("mobile-boxart")
     first = page.locator("#cards .card").first
     cid = first.get_attribute("data-candidate")
     first.locator("button.accept").click()
-    page.wait_for_selector(f'.card[data-candidate="{cid}"].accept')
+    _wait(page, f'.card[data-candidate="{cid}"].accept')
     _shot(page, "title")
     page.reload()
-    page.wait_for_selector("#cards .card img")
+    _wait(page, "#cards .card img")
     card = page.locator(f'.card[data-candidate="{cid}"]')
     assert "accept" in (card.get_attribute("class") or "")
     assert card.locator(".badge").inner_text().lower() == "accepted"
@@ -114,8 +128,8 @@ def test_search_open_a_title_accept_and_see_it_after_a_reload(page, server: str)
 def test_keyboard_shortcuts(page, server: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{server}#token={TOKEN}")
     page.goto(f"{server}#/title/1?context=web-row")
-    page.wait_for_selector("#cards .card img")
-    page.wait_for_selector("p.note")
+    _wait(page, "#cards .card img")
+    _wait(page, "p.note")
     assert page.locator("p.note").count() == 1  # one render, even when two routes raced
     cards = page.locator("#cards .card")
     assert cards.count() >= 3
@@ -124,17 +138,17 @@ def test_keyboard_shortcuts(page, server: str) -> None:  # type: ignore[no-untyp
     assert "selected" in (cards.nth(1).get_attribute("class") or "")
     second = cards.nth(1).get_attribute("data-candidate")
     page.keyboard.press("r")
-    page.wait_for_selector(f'.card[data-candidate="{second}"].reject')
+    _wait(page, f'.card[data-candidate="{second}"].reject')
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("a")
-    page.wait_for_selector(".card.accept")
+    _wait(page, ".card.accept")
     page.keyboard.press("?")
     assert page.locator("#help").is_visible()
     _shot(page, "shortcuts")
     page.keyboard.press("Escape")
     assert not page.locator("#help").is_visible()
     page.reload()  # the rejected picture is not proposed again; the count says so
-    page.wait_for_selector("#cards .card img")
+    _wait(page, "#cards .card img")
     assert page.locator(f'.card[data-candidate="{second}"]').count() == 0
     assert page.locator("p.note").inner_text().startswith("1 rejected")
 
@@ -143,18 +157,18 @@ def test_writes_without_the_token_ask_for_it(page, server: str) -> None:  # type
     page.goto(f"{server}#/title/2?context=square")
     page.evaluate("localStorage.clear()")
     page.reload()
-    page.wait_for_selector("#cards .card img")
+    _wait(page, "#cards .card img")
     page.locator("#cards .card button.accept").first.click()
-    page.wait_for_selector("#token-dialog[open]")
+    _wait(page, "#token-dialog[open]")
     page.fill("#token-input", TOKEN)
     page.click("#token-save")
-    page.wait_for_selector("#cards .card.accept")
+    _wait(page, "#cards .card.accept")
 
 
 def test_filters_and_deep_links(page, server: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{server}#token={TOKEN}")
     page.goto(f"{server}#/?faces_min=1&video=1")
-    page.wait_for_selector("#grid .tile")
+    _wait(page, "#grid .tile")
     assert page.locator("#f-faces").is_checked()
     assert page.locator("#f-video").input_value() == "1"
     n = page.locator("#grid .tile").count()
