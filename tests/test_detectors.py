@@ -126,6 +126,19 @@ def test_the_learned_detector_reads_runs_of_high_probability() -> None:
     assert [t.frame for t in strict.detect(ev, np.zeros(201, bool))] == [50]
 
 
+def test_a_leader_of_a_few_frames_is_not_a_shot() -> None:
+    # One black frame before the picture (the opencv-doc Megamind clip starts so): the change
+    # at frame 1 is no shot boundary; a cut a shot's length in is.
+    p = np.full(200, 0.02, np.float32)
+    p[0] = p[49] = 0.97
+    ev = Evidence(np.zeros((200, 8), np.uint8), p)
+    chosen = detector_set("learned")
+    assert [t.frame for t in LearnedDetector().detect(ev, np.zeros(201, bool))] == [1, 50]
+    assert [t.frame for t in detect(ev, chosen)] == [50]
+    p[0], p[chosen.min_shot_frames - 1] = 0.02, 0.97  # a first shot of min_shot_frames
+    assert [t.frame for t in detect(ev, chosen)] == [chosen.min_shot_frames, 50]
+
+
 def test_a_flash_is_vetoed_and_a_cut_kept(sample_grids: dict[str, np.ndarray]) -> None:
     grids = sample_grids["cuts"]
     cuts = [t for t in detect_transitions(grids) if t.kind == "cut"]

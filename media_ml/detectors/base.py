@@ -172,10 +172,13 @@ def detect(evidence: Evidence, detectors: DetectorSet) -> list[Transition]:
             if start <= f < stop and not (f == lo and lo > 0):
                 out.append(Transition(f, t.kind, t.length, t.strength))
         start = stop
-    # Chunk borders can leave two boundaries closer than a shot: keep the earlier.
+    # Chunk borders can leave two boundaries closer than a shot: keep the earlier. The video's
+    # start is a boundary too: a leader of a few frames (a black frame before the picture) is
+    # not a shot of its own.
     dedup: list[Transition] = []
     for t in out:
-        if dedup and t.frame - dedup[-1].frame < detectors.min_shot_frames:
+        last = dedup[-1].frame if dedup else 0
+        if t.frame != 0 and t.frame - last < detectors.min_shot_frames:
             continue
         dedup.append(t)
     return dedup
