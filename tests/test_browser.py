@@ -154,9 +154,8 @@ def test_keyboard_shortcuts(page, server: str) -> None:  # type: ignore[no-untyp
 
 
 def test_writes_without_the_token_ask_for_it(page, server: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{server}#/title/2?context=square")
-    page.evaluate("localStorage.clear()")
-    page.reload()
+    page.goto(f"{server}#/title/2?context=square")  # a new browser context: no token stored
+    assert page.evaluate("localStorage.length") == 0
     _wait(page, "#cards .card img")
     page.locator("#cards .card button.accept").first.click()
     _wait(page, "#token-dialog[open]")
