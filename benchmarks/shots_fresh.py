@@ -74,17 +74,19 @@ def main() -> None:
     for method in args.detectors:
         total = KindScores(Score(0, 0, 0))
         for p in paths:
-            found = B.ours_set(p, method) if method in ours else B.detect(method, p)
-            total = total + score_kinds(found, truths[p], tolerance=2)
+            found, said = (B.ours_set_kinds(p, method) if method in ours
+                           else (B.detect(method, p), None))
+            total = total + score_kinds(found, truths[p], tolerance=2, kinds=said)
         s = total.overall
-        kinds = {k: f"{v.tp}/{v.tp + v.fn}" for k, v in total.by_transition.items()
-                 if k != "all"}
+        kinds = {k: (f"{v.tp}/{v.tp + v.fn}" if method not in ours
+                     else f"F1 {v.f1:.2f} ({v.tp}/{v.tp + v.fn}, {v.fp} FP)")
+                 for k, v in total.by_transition.items() if k != "all"}
         tag = (str(args.dir) if args.dir is not None
                else f"independent seed {args.seed}" if args.independent is not None
                else f"seed {args.seed}{' long' if args.long else ''}")
         name = f"ours {method}" if method in ours else method
         print(f"{tag}: {name}: F1 {s.f1:.3f} P {s.precision:.3f} R {s.recall:.3f} "
-              f" ({s.tp}/{s.fp}/{s.fn}) recall by kind {kinds}; false positives "
+              f" ({s.tp}/{s.fp}/{s.fn}) by kind {kinds}; false positives "
               f"on {dict(total.false_positives)}", flush=True)
 
 

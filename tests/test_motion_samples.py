@@ -12,7 +12,7 @@ import make_motion_samples as mms
 import numpy as np
 import pytest
 
-from media_ml.detectors.scoring import score_kinds
+from media_ml.detectors.scoring import Score, score_kinds
 
 SIZE = (320, 180)
 
@@ -215,6 +215,14 @@ def test_kind_scores_split_by_transition_motion_and_distractor() -> None:
     assert scores.by_motion["zoom"].fp == 1 and scores.by_motion["whip"].fp == 1
     total = scores + scores
     assert total.overall.tp == 2 and total.false_positives["flash"] == 2
+    # Told what each predicted boundary is, a false positive counts against its kind.
+    said = score_kinds([31, 46, 90], truth, kinds=["cut", "cut", "dissolve"])
+    assert said.by_transition["cut"] == Score(1, 1, 0)
+    assert said.by_transition["dissolve"] == Score(0, 1, 1)
+    assert said.by_transition["dissolve"].f1 == 0.0 and said.by_transition["cut"].f1 == 2 / 3
+    assert said.overall == scores.overall
+    with pytest.raises(ValueError, match="2 kinds for 3"):
+        score_kinds([31, 46, 90], truth, kinds=["cut", "cut"])
 
 
 def test_kind_scores_read_other_generators_keys() -> None:

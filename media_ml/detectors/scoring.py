@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,9 +92,10 @@ class KindScores:
     """One detector's match split by kind; add them up over clips with ``+``.
 
     - ``overall``: the plain ``match`` score (also ``by_transition["all"]``).
-    - ``by_transition[K]``: truths of kind K found (tp) and missed (fn). A false positive has no
-      kind, so it counts against "all" only: per-kind fp is 0, per-kind precision 1, and per-kind
-      F1 reflects recall alone.
+    - ``by_transition[K]``: truths of kind K found (tp) and missed (fn), and false positives
+      the detector called K (fp) when it names the kind of what it predicts (``score_kinds``'s
+      ``kinds``): per-kind precision and F1 are then real. Without kinds a false positive
+      counts against "all" only (per-kind fp 0, precision 1: per-kind F1 is recall alone).
     - ``by_motion[M]``: transitions into or out of a shot filmed with motion M (one transition
       counts for both its sides), and false positives on such a shot's frames (a false
       positive inside a transition counts for both its shots).
@@ -157,14 +159,20 @@ def _place_false_positive(
     return ("shot:" + "/".join(motions)) if motions else "shot", motions
 
 
-def score_kinds(predicted: list[int], truth: dict[str, Any], tolerance: int = 2) -> KindScores:
+def score_kinds(predicted: list[int], truth: dict[str, Any], tolerance: int = 2,
+                kinds: Sequence[str] | None = None) -> KindScores:
     """``match`` on one clip's truth (as ``load_truth`` reads it), split by kind.
+
+    ``kinds``, one per predicted frame, is what the detector says each boundary is (cut,
+    dissolve, fade, wipe): an unmatched prediction then counts as a false positive of its kind.
 
     >>> truth = {"transitions": [{"type": "cut", "start": 10, "end": 10}],
     ...          "distractors": [{"type": "flash", "start": 30, "end": 31}]}
     >>> score_kinds([10, 30], truth).false_positives
     {'flash': 1}
     """
+    if kinds is not None and len(kinds) != len(predicted):
+        raise ValueError(f"{len(kinds)} kinds for {len(predicted)} predicted boundaries")
     transitions: list[dict[str, Any]] = truth["transitions"]
     shots: list[dict[str, Any]] = truth.get("shots", [])
     pairs = match_pairs(predicted, transitions, tolerance)
@@ -186,6 +194,9 @@ def score_kinds(predicted: list[int], truth: dict[str, Any], tolerance: int = 2)
             continue
         label, motions = _place_false_positive(int(p), truth, tolerance)
         where[label] += 1
+        if kinds is not None:
+            k = str(kinds[pi])
+            by_transition[k] = by_transition.get(k, Score(0, 0, 0)) + Score(0, 1, 0)
         for motion in set(motions):
             by_motion[motion] = by_motion.get(motion, Score(0, 0, 0)) + Score(0, 1, 0)
     return KindScores(overall, by_transition, by_motion, dict(where))
