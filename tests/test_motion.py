@@ -31,7 +31,7 @@ def test_a_pan_is_found_and_explained_away_and_a_blend_is_not() -> None:
     a, b = thumbnail(_view(luma, 40)), thumbnail(_view(luma, 52))  # the camera moved 12 px
     assert a.shape == THUMB and a.dtype == np.float32
     kept = a.copy(), b.copy()
-    dx, dy, response, change, residual = global_motion(a, b)
+    dx, dy, response, change, residual, structure = global_motion(a, b)
     # 12 source pixels are 12 * 64 / 400 = 1.9 thumbnail pixels; the view moved right, so
     # the picture moved left.
     assert dx == pytest.approx(-12 * THUMB[1] / 400, abs=0.3) and abs(dy) < 0.3
@@ -41,8 +41,29 @@ def test_a_pan_is_found_and_explained_away_and_a_blend_is_not() -> None:
 
     other = thumbnail(np.ascontiguousarray(luma[300:525, 60:460]))
     blend = 0.6 * a + 0.4 * other  # a dissolve, 40 % of the way
-    *_, change, residual = global_motion(0.8 * a + 0.2 * other, blend)
-    assert change > 1 and residual > 0.7 * change
+    *_, change, residual, structure = global_motion(0.8 * a + 0.2 * other, blend)
+    assert change > 1 and residual > 0.7 * change and structure > 0.5 * change
+
+
+def test_a_change_of_light_is_taken_away_and_a_blend_is_not() -> None:
+    luma = _photo_luma()
+    a, b = thumbnail(_view(luma, 40)), thumbnail(_view(luma, 52))
+    darker = 0.7 * b + 10.0  # the camera moved and the light went down
+    *_, change, residual, structure = global_motion(a, darker)
+    assert change > 10 and residual > 0.5 * change  # the shift alone does not explain it
+    assert structure < 0.15 * change  # the shift and the light do
+    other = thumbnail(np.ascontiguousarray(luma[300:525, 60:460]))
+    *_, change, residual, structure = global_motion(0.8 * a + 0.2 * other,
+                                                     0.6 * a + 0.4 * other)
+    assert structure > 0.5 * change  # a blend is no change of light
+    # A still picture dimming: nothing moved, so the frames are compared whole; they stay as
+    # they were (the next frame compares with this one).
+    dim = 0.8 * a
+    kept = a.copy(), dim.copy()
+    dx, dy, _, change, _, structure = global_motion(a, dim)
+    assert abs(dx) < 1e-3 and abs(dy) < 1e-3 and change > 10 and structure < 0.05 * change
+    np.testing.assert_array_equal(a, kept[0])
+    np.testing.assert_array_equal(dim, kept[1])
 
 
 def test_a_view_shifted_out_of_sight_leaves_the_whole_change() -> None:
@@ -50,7 +71,7 @@ def test_a_view_shifted_out_of_sight_leaves_the_whole_change() -> None:
     a = thumbnail(_view(luma, 0))
     row = global_motion(a, np.zeros_like(a))
     assert np.isfinite(row).all() and row[4] == pytest.approx(row[3], rel=0.5)
-    assert np.array_equal(global_motion(a, a)[[0, 1, 3, 4]], [0, 0, 0, 0])
+    assert np.array_equal(global_motion(a, a)[[0, 1, 3, 4, 5]], [0, 0, 0, 0, 0])
 
 
 def test_segmented_motion_rows_equal_one_pass(samples_dir: Path,
@@ -85,7 +106,7 @@ def test_the_scored_detector_needs_motion_evidence() -> None:
     with pytest.raises(ValueError, match="motion"):
         detect(Evidence(grids, hists=hists), detector_set("fast"))
     with pytest.raises(ValueError, match="motion"):
-        Evidence(grids, hists=hists, motion=np.zeros((199, 5), np.float32))
+        Evidence(grids, hists=hists, motion=np.zeros((199, 6), np.float32))
 
 
 def _reframed_coins(path: Path, zoom: float) -> None:
@@ -139,7 +160,7 @@ def test_motion_cuts_stand_alone_and_pass_no_flash() -> None:
     hists = np.zeros((80, 48), np.uint8)
     motion = np.tile(STILL, (80, 1))
     motion[:, 3:] = 1.0  # a little change everywhere
-    motion[40] = [0.3, -0.2, 0.1, 30.0, 28.0]  # nothing explains the change at the cut
+    motion[40] = [0.3, -0.2, 0.1, 30.0, 28.0, 27.0]  # nothing explains the change at the cut
     found = MotionCutDetector().detect(Evidence(grids, hists=hists, motion=motion),
                                        np.zeros(81, bool))
     assert [(t.frame, t.kind) for t in found] == [(40, "cut")]

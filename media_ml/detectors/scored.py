@@ -27,7 +27,7 @@ from media_ml.detectors.base import Evidence, Transition
 from media_ml.detectors.histograms import HistogramGradualDetector, despike, hist_dist
 from media_ml.extractors import shots as algo
 from media_ml.extractors.grid import Y_GRID
-from media_ml.extractors.motion import CHANGE, DX, DY, RESIDUAL, RESPONSE
+from media_ml.extractors.motion import CHANGE, DX, DY, RESIDUAL, RESPONSE, STRUCTURE
 
 MODEL_PATH = Path(__file__).with_name("models") / "gradual_gbm.npz"
 SCALES = (6, 9, 13, 18, 25, 35, 48, 64)
@@ -36,7 +36,7 @@ FEATURES = (
     "mean_path", "grid_chord", "grid_between", "grid_isolation", "abrupt", "returns",
     "anisotropy", "frames", "isolation_before", "isolation_after", "grid_variance_dip",
     "chroma_variance_dip", "motion_explained", "motion_excess", "motion_peak", "motion_shift",
-    "motion_response",
+    "motion_response", "light_explained", "light_excess",
 )
 
 
@@ -52,7 +52,7 @@ class Prepared:
     grids: np.ndarray  # (n, GRID_SIZE) float32
     aniso: np.ndarray  # (n,) log of horizontal over vertical grid contrast
     jumps: np.ndarray  # (n,) histogram change from the frame before
-    motion: np.ndarray  # (n, 5) global motion from the frame before (extractors.motion)
+    motion: np.ndarray  # (n, 6) global motion from the frame before (extractors.motion)
 
     @property
     def frames(self) -> int:
@@ -166,10 +166,15 @@ def _motion(m: np.ndarray, a: int, b: int, around: int = 10) -> list[float]:
     r = m[:, RESIDUAL]
     outside = np.concatenate([r[max(1, a - around) : a + 1], r[b + 1 : b + 1 + around]])
     base = max(0.3, float(np.median(outside))) if outside.size else 0.3
+    st = m[:, STRUCTURE]
+    st_out = np.concatenate([st[max(1, a - around) : a + 1], st[b + 1 : b + 1 + around]])
+    st_base = max(0.3, float(np.median(st_out))) if st_out.size else 0.3
     return [float(inside[:, RESIDUAL].sum()) / max(1e-3, float(inside[:, CHANGE].sum())),
             float(inside[:, RESIDUAL].mean()) / base, float(inside[:, RESIDUAL].max()) / base,
             float(np.median(np.hypot(inside[:, DX], inside[:, DY]))),
-            float(np.median(inside[:, RESPONSE]))]
+            float(np.median(inside[:, RESPONSE])),
+            float(inside[:, STRUCTURE].sum()) / max(1e-3, float(inside[:, CHANGE].sum())),
+            float(inside[:, STRUCTURE].mean()) / st_base]
 
 
 def _dip(v: np.ndarray, a: int, b: int) -> float:
@@ -255,7 +260,7 @@ class ScoredGradualDetector:
     grids (a wipe switches block by block).
     """
 
-    threshold: float = 0.7  # chosen by benchmarks/train_gradual.py's cross-validation
+    threshold: float = 0.8  # chosen by benchmarks/train_gradual.py's cross-validation
     model_path: str = str(MODEL_PATH)
     guard: int = 2
     gap: int = 6

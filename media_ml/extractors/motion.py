@@ -4,7 +4,9 @@ A camera that pans or shakes changes every pixel, so a frame difference cannot t
 transition. Phase correlation of two 64×36 luma thumbnails finds the shift between them; the
 difference left after shifting (``residual``) is what the camera motion does not explain. Over a
 pan the residual stays at its usual level; across a dissolve or a wipe it rises, because no
-shift turns one blend into the next. Workers compute one row per frame (20 bytes) and send rows,
+shift turns one blend into the next. What is left once a change of light (a gain and an
+offset) is also taken away (``structure``) tells a lamp or a cloud on the same picture from a
+blend. Workers compute one row per frame (24 bytes) and send rows,
 never thumbnails, to the driver, except each segment's first and last thumbnail, from which the
 driver computes the row that joins two segments (so rows stitched over segments equal one pass).
 """
@@ -17,12 +19,13 @@ import numpy as np
 
 THUMB = (36, 64)  # rows, columns
 #: Columns of a motion row: shift (thumbnail pixels), phase-correlation peak (0..1), mean
-#: absolute luma change, and the mean absolute change left after the shift (grey levels).
-MOTION_FIELDS = ("dx", "dy", "response", "change", "residual")
-DX, DY, RESPONSE, CHANGE, RESIDUAL = range(len(MOTION_FIELDS))  # their columns
+#: absolute luma change, the mean absolute change left after the shift, and what is left once
+#: a change of light (gain and offset, fitted) is taken away too (grey levels).
+MOTION_FIELDS = ("dx", "dy", "response", "change", "residual", "structure")
+DX, DY, RESPONSE, CHANGE, RESIDUAL, STRUCTURE = range(len(MOTION_FIELDS))  # their columns
 #: The row of a frame with no predecessor, or one the decoder could not produce (the driver
 #: holds the frame before it in its place): nothing moved, nothing changed.
-STILL = np.array([0.0, 0.0, 1.0, 0.0, 0.0], np.float32)
+STILL = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0], np.float32)
 
 
 def thumbnail(y: np.ndarray) -> np.ndarray:
@@ -57,11 +60,22 @@ def global_motion(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
     x0, x1 = (ix, tw) if dx > 0 else (0, tw - ix)
     y0, y1 = (iy, th) if dy > 0 else (0, th - iy)
     if x1 - x0 < tw // 8 or y1 - y0 < th // 6:
-        residual = change  # shifted out of view: nothing left to compare
+        residual = structure = change  # shifted out of view: nothing left to compare
     else:
         shift = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
         moved = cv2.warpAffine(prev, shift, (tw, th), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
-        residual = float(np.abs(cur[y0:y1, x0:x1] - moved[y0:y1, x0:x1]).mean())
-    row = np.array([dx, dy, response, change, residual], np.float32)
+        c = np.array(cur[y0:y1, x0:x1], np.float32).ravel()  # copies: worked on in place
+        m = np.array(moved[y0:y1, x0:x1], np.float32).ravel()
+        residual = float(np.abs(c - m).mean())
+        # Other light on the same picture: cur ≈ gain × moved + offset. A blend or a wipe edge
+        # is no such change, so it stays in ``structure``.
+        c -= c.mean()
+        m -= m.mean()
+        var = float(m @ m)
+        gain = min(4.0, max(0.25, float(m @ c) / var)) if var > 1e-3 * m.size else 1.0
+        m *= gain
+        c -= m
+        structure = float(np.abs(c).mean())
+    row = np.array([dx, dy, response, change, residual, structure], np.float32)
     return np.nan_to_num(row, nan=0.0, posinf=0.0, neginf=0.0)
