@@ -412,7 +412,7 @@ def test_the_gradual_score_option_changes_what_fast_finds() -> None:
     path = Path(__file__).resolve().parent.parent / "sample_media" / "bikes.mp4"
     info = probe(path)
     counts = []
-    for score in ("0.05", "0.8"):
+    for score in ("0.05", "0.7"):
         shot, _ = configure([f"gradual_score={score}"])
         shots, _, _ = analyse_shots(info, InlineExecutor(), IngestSettings(detector=shot))
         counts.append(len(shots))

@@ -71,7 +71,7 @@ def test_a_view_shifted_out_of_sight_leaves_the_whole_change() -> None:
     a = thumbnail(_view(luma, 0))
     row = global_motion(a, np.zeros_like(a))
     assert np.isfinite(row).all() and row[4] == pytest.approx(row[3], rel=0.5)
-    assert np.array_equal(global_motion(a, a)[[0, 1, 3, 4, 5]], [0, 0, 0, 0, 0])
+    np.testing.assert_allclose(global_motion(a, a)[[0, 1, 3, 4, 5]], 0, atol=1e-4)
 
 
 def test_segmented_motion_rows_equal_one_pass(samples_dir: Path,

@@ -13,6 +13,7 @@ driver computes the row that joins two segments (so rows stitched over segments 
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -55,7 +56,8 @@ def global_motion(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
     th, tw = THUMB
     # phaseCorrelate multiplies its first input by the window in place (OpenCV 4.14): copies.
     (dx, dy), response = cv2.phaseCorrelate(prev.copy(), cur.copy(), _window())
-    change = float(np.abs(cur - prev).mean())
+    # OpenCV's reductions over these small arrays: a few µs a frame less than numpy's.
+    change = cv2.norm(cur, prev, cv2.NORM_L1) / cur.size
     ix, iy = int(np.ceil(abs(dx))), int(np.ceil(abs(dy)))
     x0, x1 = (ix, tw) if dx > 0 else (0, tw - ix)
     y0, y1 = (iy, th) if dy > 0 else (0, th - iy)
@@ -65,17 +67,18 @@ def global_motion(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
         shift = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
         moved = cv2.warpAffine(prev, shift, (tw, th), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
-        c = np.array(cur[y0:y1, x0:x1], np.float32).ravel()  # copies: worked on in place
-        m = np.array(moved[y0:y1, x0:x1], np.float32).ravel()
-        residual = float(np.abs(c - m).mean())
-        # Other light on the same picture: cur ≈ gain × moved + offset. A blend or a wipe edge
-        # is no such change, so it stays in ``structure``.
-        c -= c.mean()
-        m -= m.mean()
-        var = float(m @ m)
-        gain = min(4.0, max(0.25, float(m @ c) / var)) if var > 1e-3 * m.size else 1.0
-        m *= gain
-        c -= m
-        structure = float(np.abs(c).mean())
-    row = np.array([dx, dy, response, change, residual, structure], np.float32)
-    return np.nan_to_num(row, nan=0.0, posinf=0.0, neginf=0.0)
+        c, m = cur[y0:y1, x0:x1], moved[y0:y1, x0:x1]  # views; only read
+        n = c.size
+        residual = cv2.norm(c, m, cv2.NORM_L1) / n
+        # Other light on the same picture: cur ≈ gain × moved + offset (least squares). A blend
+        # or a wipe edge is no such change, so it stays in ``structure``.
+        mc = cv2.mean(c)[0]
+        mean_m, sd_m = cv2.meanStdDev(m)
+        mm, var = float(mean_m[0, 0]), float(sd_m[0, 0]) ** 2
+        cov = cv2.mean(cv2.multiply(c, m))[0] - mc * mm
+        gain = min(4.0, max(0.25, cov / var)) if var > 1e-3 else 1.0
+        structure = cv2.norm(cv2.addWeighted(c, 1.0, m, -gain, gain * mm - mc), cv2.NORM_L1) / n
+    values = [dx, dy, response, change, residual, structure]
+    if not all(map(math.isfinite, values)):  # a flat or broken thumbnail
+        values = [v if math.isfinite(v) else 0.0 for v in values]
+    return np.array(values, np.float32)
