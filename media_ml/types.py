@@ -96,7 +96,7 @@ class SegmentFeatures:
     missing: tuple[int, ...] = ()
     damage: tuple[str, ...] = ()
     hists: np.ndarray | None = field(default=None, repr=False)  # (n, HIST_SIZE) uint8
-    motion: np.ndarray | None = field(default=None, repr=False)  # (n, 6) float32, see motion.py
+    motion: np.ndarray | None = field(default=None, repr=False)  # (n, MOTION_FIELDS) float32
     #: ``(first decoded own frame, its motion thumbnail, the last decoded one's)``; None when
     #: nothing was decoded. The driver joins segments' motion rows with them.
     edges: tuple[int, np.ndarray, np.ndarray] | None = field(default=None, repr=False)

@@ -26,7 +26,8 @@ class Evidence:
     uint8 Y/U/V histograms (shift-invariant evidence). ``learned``: ``(n,)`` float32
     probability that frame ``i`` is a transition (TransNetV2's single-frame head), and
     ``learned_many`` its all-frames-of-a-transition head, when the set needs them. ``motion``:
-    ``(n, 6)`` float32 global motion from the frame before (``extractors.motion``).
+    ``(n, len(MOTION_FIELDS))`` float32 global motion from the frame before
+    (``extractors.motion``).
     """
 
     grids: np.ndarray

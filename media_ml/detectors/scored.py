@@ -52,7 +52,7 @@ class Prepared:
     grids: np.ndarray  # (n, GRID_SIZE) float32
     aniso: np.ndarray  # (n,) log of horizontal over vertical grid contrast
     jumps: np.ndarray  # (n,) histogram change from the frame before
-    motion: np.ndarray  # (n, 6) global motion from the frame before (extractors.motion)
+    motion: np.ndarray  # (n, len(MOTION_FIELDS)) global motion from the frame before
 
     @property
     def frames(self) -> int:
@@ -163,18 +163,20 @@ def _motion(m: np.ndarray, a: int, b: int, around: int = 10) -> list[float]:
     either side (a pan goes on as before; a blend or a wipe edge adds change no shift
     removes), the peak of that ratio, the median shift and phase-correlation peak."""
     inside = m[a + 1 : b + 1]
-    r = m[:, RESIDUAL]
-    outside = np.concatenate([r[max(1, a - around) : a + 1], r[b + 1 : b + 1 + around]])
-    base = max(0.3, float(np.median(outside))) if outside.size else 0.3
-    st = m[:, STRUCTURE]
-    st_out = np.concatenate([st[max(1, a - around) : a + 1], st[b + 1 : b + 1 + around]])
-    st_base = max(0.3, float(np.median(st_out))) if st_out.size else 0.3
+    base, st_base = (_level_around(m[:, col], a, b, around) for col in (RESIDUAL, STRUCTURE))
     return [float(inside[:, RESIDUAL].sum()) / max(1e-3, float(inside[:, CHANGE].sum())),
             float(inside[:, RESIDUAL].mean()) / base, float(inside[:, RESIDUAL].max()) / base,
             float(np.median(np.hypot(inside[:, DX], inside[:, DY]))),
             float(np.median(inside[:, RESPONSE])),
             float(inside[:, STRUCTURE].sum()) / max(1e-3, float(inside[:, CHANGE].sum())),
             float(inside[:, STRUCTURE].mean()) / st_base]
+
+
+def _level_around(v: np.ndarray, a: int, b: int, around: int) -> float:
+    """The usual level of ``v`` in the ``around`` frames either side of window ``[a, b]``
+    (median, at least 0.3 grey levels)."""
+    outside = np.concatenate([v[max(1, a - around) : a + 1], v[b + 1 : b + 1 + around]])
+    return max(0.3, float(np.median(outside))) if outside.size else 0.3
 
 
 def _dip(v: np.ndarray, a: int, b: int) -> float:
