@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test test-fast lint bench samples clean chromium train-gradual
 
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c "import shutil, sys; free = shutil.disk_usage('.').free / 2**30; \
+	  free < 8 and print(f'media-ml: {free:.1f} GiB free here and the install takes about 7 GiB' \
+	  ' (torch and its CUDA libraries): pip may fail with No space left on device', file=sys.stderr)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,serve]'

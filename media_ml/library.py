@@ -115,6 +115,7 @@ class Library:
         self._model_identity: tuple[str, str] | None = None
         self._personalizer: Personalizer | None = None
         self._suggested: dict[tuple[Any, ...], Suggestions] = {}
+        self._suggested_guard = threading.Lock()
 
     def close(self) -> None:
         if self._personalizer is not None:
@@ -407,15 +408,9 @@ class Library:
         The result is a sequence of ``Candidate`` (best first) that also says what was left
         out and why (``filtered``) and which candidates editors rejected (``rejected``).
         """
-        from media_ml.ranking.contexts import Context, get_context
         from media_ml.ranking.suggest import suggest
 
-        ctx = context if isinstance(context, Context) else get_context(str(context),
-                                                                        contexts_file)
-        vid = self.video_id(video)
-        # The same question about the same committed state has the same answer: remembered
-        # until the video is re-ingested or re-embedded or gets a verdict in this context.
-        key = (vid, repr(ctx), k, self.catalog.candidates_token(vid, ctx.name))
+        vid, ctx, key = self._suggest_key(video, context, k, contexts_file)
         held = self._suggested.get(key)
         if held is not None:
             return held
@@ -423,10 +418,29 @@ class Library:
         if self.catalog.model() is not None and (ctx.prompts or ctx.negative_prompts):
             embed = self.embedder().embed_texts
         out = suggest(self.catalog, vid, ctx, k, embed)
-        if len(self._suggested) >= 1024:
-            self._suggested.pop(next(iter(self._suggested)))
-        self._suggested[key] = out
+        with self._suggested_guard:  # the service computes new answers on threads
+            if len(self._suggested) >= 1024:
+                self._suggested.pop(next(iter(self._suggested)), None)
+            self._suggested[key] = out
         return out
+
+    def suggested(self, video: int | str, context: str | Context, k: int = 10,
+                  contexts_file: str | Path | None = None) -> Suggestions | None:
+        """What ``suggest`` would answer if it is remembered (a catalog read), else None: the
+        service answers these at once and sends the rest, which may embed prompts and write
+        candidates, to a thread."""
+        return self._suggested.get(self._suggest_key(video, context, k, contexts_file)[2])
+
+    def _suggest_key(self, video: int | str, context: str | Context, k: int,
+                     contexts_file: str | Path | None) -> tuple[int, Context, tuple[object, ...]]:
+        from media_ml.ranking.contexts import Context, get_context
+
+        ctx = context if isinstance(context, Context) else get_context(str(context),
+                                                                        contexts_file)
+        vid = self.video_id(video)
+        # The same question about the same committed state has the same answer: remembered
+        # until the video is re-ingested or re-embedded or gets a verdict in this context.
+        return vid, ctx, (vid, repr(ctx), k, self.catalog.candidates_token(vid, ctx.name))
 
     def feedback(self, candidate: int, verdict: str, note: str | None = None) -> Verdict:
         """Record an editor's accept/reject of a candidate (context and rank are recorded)."""

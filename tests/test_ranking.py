@@ -119,6 +119,7 @@ def test_feedback_is_recorded_and_rejected_candidates_are_not_proposed_again(
     root, _ = faces_library
     with Library(root) as lib:
         first = lib.suggest(1, "web-row", k=5)
+        assert lib.suggested(1, "web-row", k=4) is None  # another question
     top, second = first[0], first[1]
     assert cli_main(["feedback", "--library", str(root), "--candidate",
                      str(top.candidate_id), "--reject", "--note", "eyes closed", "--json"]) == 0
@@ -136,6 +137,20 @@ def test_feedback_is_recorded_and_rejected_candidates_are_not_proposed_again(
     assert {c.candidate_id: c.feedback for c in again.candidates}[second.candidate_id] == "accept"
     assert row == ("reject", "eyes closed", 1, "web-row")
     assert top.keyframe_id in [c.keyframe_id for c in other]  # other contexts unaffected
+
+
+def test_a_remembered_suggestion_is_forgotten_when_an_editor_judges(
+    faces_library: tuple[Path, dict]
+) -> None:
+    root, _ = faces_library
+    with Library(root) as lib:
+        first = lib.suggest(1, "square", k=5)
+        assert lib.suggested(1, "square", k=5) is first
+        lib.feedback(first[0].candidate_id, "reject")
+        assert lib.suggested(1, "square", k=5) is None
+        assert lib.suggested(1, "web-row", k=5) is None  # never asked
+        again = lib.suggest(1, "square", k=5)
+        assert first[0].candidate_id not in [c.candidate_id for c in again.candidates]
 
 
 def test_suggest_bad_input(faces_library: tuple[Path, dict]) -> None:

@@ -229,6 +229,46 @@ def test_suggest_feedback_shows_up_at_once(client) -> None:  # type: ignore[no-u
     assert client.get("/api/videos/2/suggest", params={"context": "nope"}).status_code == 400
 
 
+def test_a_new_suggestion_waiting_for_the_write_lock_stalls_no_other_request(
+        client, lib_root: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Another process holds the catalog's write lock (an ingest, say) while the page asks for
+    # suggestions no one asked for before, which registers candidates: that request waits for
+    # the lock, and every other request is still answered meanwhile.
+    from media_ml.catalog import Catalog
+
+    db = lib_root / "catalog.sqlite"
+    holder = sqlite3.connect(db, isolation_level=None)
+    assert holder.execute("SELECT COUNT(*) FROM candidates WHERE context='square'"
+                          ).fetchone()[0] == 0
+    writing = threading.Event()
+    register = Catalog.register_candidates
+
+    def registering(self, rows):  # type: ignore[no-untyped-def]
+        writing.set()  # the seam: the request has reached its write
+        return register(self, rows)
+
+    monkeypatch.setattr(Catalog, "register_candidates", registering)
+    answered: dict[str, object] = {}
+
+    def ask() -> None:
+        answered["suggest"] = client.get("/api/videos/1/suggest", params={"context": "square"})
+
+    holder.execute("BEGIN IMMEDIATE")
+    asker = threading.Thread(target=ask)
+    try:
+        asker.start()
+        assert writing.wait(60)
+        assert client.get("/api/health").status_code == 200
+        assert client.get("/api/videos").status_code == 200
+        assert "suggest" not in answered  # still waiting for the lock
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        asker.join(60)
+    r = answered["suggest"]
+    assert r.status_code == 200 and r.json()["candidates"]  # type: ignore[attr-defined]
+
+
 def test_choose_reward_and_metrics(client) -> None:  # type: ignore[no-untyped-def]
     d = client.post("/api/choose", headers=AUTH,
                     json={"video_id": 1, "context": "web-row",

@@ -482,14 +482,19 @@ def create_app(config: ServiceConfig) -> Any:
     @app.get("/api/videos/{video_id}/suggest")
     async def suggest(video_id: Id, context: Annotated[str, Query(min_length=1, max_length=64)],
                       k: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10) -> JSONResponse:
-        """A few milliseconds of work: answered on the event loop (a thread hop and the GIL
-        hand-offs it brings cost more than the work under load)."""
+        """A remembered answer (the common case, well under a millisecond) is given on the
+        event loop: a thread hop and the GIL hand-offs it brings cost more than that under
+        load. A new one may embed the context's prompts and write candidates, which can wait
+        for another process's write lock: that goes to a thread, so it never stalls the loop."""
         from media_ml.validate import safe_name
 
         lib = backend.lib()
         need_video(lib, video_id)
-        sugg = lib.suggest(video_id, safe_name(context, "context"), k=k,
-                           contexts_file=config.contexts_file)
+        name = safe_name(context, "context")
+        sugg = lib.suggested(video_id, name, k=k, contexts_file=config.contexts_file)
+        if sugg is None:
+            sugg = await asyncio.to_thread(lib.suggest, video_id, name, k,
+                                           config.contexts_file)
         doc = sugg.as_json()
         for c in doc["candidates"]:
             c["thumbnail"] = thumb_url(c["keyframe_id"])
