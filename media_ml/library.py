@@ -49,6 +49,11 @@ MAX_FILES = 1_000_000
 # Loaded indexes per (library folder, library id): (generation id, view). See Library.index.
 _INDEXES: dict[tuple[str, str], tuple[str, IndexView]] = {}
 _INDEX_LOCK = threading.Lock()
+# Suggestions per (library folder, question, committed state): see Library.suggest. Shared by
+# every ``Library`` of a folder in the process, as the service's threads each have their own.
+_SUGGESTED: dict[tuple[Any, ...], Suggestions] = {}
+_SUGGESTED_LOCK = threading.Lock()
+MAX_SUGGESTED = 1024
 
 
 def expand_paths(paths: str | Path | Iterable[str | Path],
@@ -106,6 +111,7 @@ class Library:
     def __init__(self, root: str | Path, *, readonly: bool = False, create: bool | None = None,
                  wait: float | None = 0.0) -> None:
         self.root = Path(root)
+        self._root_key = str(self.root.resolve())
         self.readonly = readonly
         self.catalog = Catalog(self.root, create=(not readonly) if create is None else create,
                                readonly=readonly)
@@ -114,8 +120,6 @@ class Library:
         self._lock_depth = 0
         self._model_identity: tuple[str, str] | None = None
         self._personalizer: Personalizer | None = None
-        self._suggested: dict[tuple[Any, ...], Suggestions] = {}
-        self._suggested_guard = threading.Lock()
 
     def close(self) -> None:
         if self._personalizer is not None:
@@ -411,17 +415,17 @@ class Library:
         from media_ml.ranking.suggest import suggest
 
         vid, ctx, key = self._suggest_key(video, context, k, contexts_file)
-        held = self._suggested.get(key)
+        held = _SUGGESTED.get(key)
         if held is not None:
             return held
         embed = None
         if self.catalog.model() is not None and (ctx.prompts or ctx.negative_prompts):
             embed = self.embedder().embed_texts
         out = suggest(self.catalog, vid, ctx, k, embed)
-        with self._suggested_guard:  # the service computes new answers on threads
-            if len(self._suggested) >= 1024:
-                self._suggested.pop(next(iter(self._suggested)), None)
-            self._suggested[key] = out
+        with _SUGGESTED_LOCK:
+            if len(_SUGGESTED) >= MAX_SUGGESTED:
+                _SUGGESTED.pop(next(iter(_SUGGESTED)), None)
+            _SUGGESTED[key] = out
         return out
 
     def suggested(self, video: int | str, context: str | Context, k: int = 10,
@@ -429,7 +433,7 @@ class Library:
         """What ``suggest`` would answer if it is remembered (a catalog read), else None: the
         service answers these at once and sends the rest, which may embed prompts and write
         candidates, to a thread."""
-        return self._suggested.get(self._suggest_key(video, context, k, contexts_file)[2])
+        return _SUGGESTED.get(self._suggest_key(video, context, k, contexts_file)[2])
 
     def _suggest_key(self, video: int | str, context: str | Context, k: int,
                      contexts_file: str | Path | None) -> tuple[int, Context, tuple[object, ...]]:
@@ -440,7 +444,8 @@ class Library:
         vid = self.video_id(video)
         # The same question about the same committed state has the same answer: remembered
         # until the video is re-ingested or re-embedded or gets a verdict in this context.
-        return vid, ctx, (vid, repr(ctx), k, self.catalog.candidates_token(vid, ctx.name))
+        return vid, ctx, (self._root_key, vid, repr(ctx), k,
+                          self.catalog.candidates_token(vid, ctx.name))
 
     def feedback(self, candidate: int, verdict: str, note: str | None = None) -> Verdict:
         """Record an editor's accept/reject of a candidate (context and rank are recorded)."""

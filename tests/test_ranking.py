@@ -146,9 +146,11 @@ def test_a_remembered_suggestion_is_forgotten_when_an_editor_judges(
     with Library(root) as lib:
         first = lib.suggest(1, "square", k=5)
         assert lib.suggested(1, "square", k=5) is first
+        with Library(root, readonly=True) as reader:  # another thread's library, say
+            assert reader.suggested(1, "square", k=5) is first
         lib.feedback(first[0].candidate_id, "reject")
         assert lib.suggested(1, "square", k=5) is None
-        assert lib.suggested(1, "web-row", k=5) is None  # never asked
+        assert lib.suggested(1, "tv-preview", k=7) is None  # never asked
         again = lib.suggest(1, "square", k=5)
         assert first[0].candidate_id not in [c.candidate_id for c in again.candidates]
 

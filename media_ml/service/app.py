@@ -492,9 +492,9 @@ def create_app(config: ServiceConfig) -> Any:
         need_video(lib, video_id)
         name = safe_name(context, "context")
         sugg = lib.suggested(video_id, name, k=k, contexts_file=config.contexts_file)
-        if sugg is None:
-            sugg = await asyncio.to_thread(lib.suggest, video_id, name, k,
-                                           config.contexts_file)
+        if sugg is None:  # computed with the worker thread's own library
+            sugg = await asyncio.to_thread(lambda: backend.lib().suggest(
+                video_id, name, k, config.contexts_file))
         doc = sugg.as_json()
         for c in doc["candidates"]:
             c["thumbnail"] = thumb_url(c["keyframe_id"])
