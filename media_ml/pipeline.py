@@ -138,7 +138,7 @@ class IngestSettings:
 # 6: a few frames before the first boundary (a black leader frame) are not a shot of their own.
 # 7: motion rows say what a change of light leaves (``structure``); the gradual scorer reads it
 # (retrained).
-SETTINGS_VERSION = 7
+SETTINGS_VERSION = 8
 # How fingerprints were made before they were versioned: the ``repr`` of the default configs of
 # that release. Migration recognises videos ingested with those defaults (catalog.migrate).
 LEGACY_DEFAULT_REPR = (

@@ -131,7 +131,7 @@ def test_a_leader_of_a_few_frames_is_not_a_shot() -> None:
     # at frame 1 is no shot boundary; a cut a shot's length in is.
     p = np.full(200, 0.02, np.float32)
     p[0] = p[49] = 0.97
-    ev = Evidence(np.zeros((200, 8), np.uint8), p)
+    ev = Evidence(np.zeros((200, video_grid_size()), np.uint8), p)
     chosen = detector_set("learned")
     assert [t.frame for t in LearnedDetector().detect(ev, np.zeros(201, bool))] == [1, 50]
     assert [t.frame for t in detect(ev, chosen)] == [50]
@@ -535,6 +535,60 @@ def test_a_change_of_light_is_not_a_cut() -> None:
     assert not relit(np.stack([scene, other]).astype(np.uint8), 1)
     assert not relit(np.stack([scene, reframed]).astype(np.uint8), 1)
     assert not relit(np.stack([flat, flat + 40]).astype(np.uint8), 1)  # no pattern to compare
+
+
+def test_a_learned_cut_that_only_light_explains_is_vetoed() -> None:
+    """TransNetV2 fires on a lamp switched off; with the grid tests on, a learned cut where
+    every large change nearby keeps the block pattern is dropped. A cut beside a strobe stays:
+    the cut frame itself moves the pattern."""
+    from media_ml.detectors.histograms import only_light
+    from media_ml.extractors.shots import ShotDetectorConfig, _NY
+
+    rng = np.random.default_rng(5)
+    scene = rng.uniform(40, 200, video_grid_size())
+    other = rng.uniform(40, 200, video_grid_size())
+    darker = scene.copy()
+    darker[:_NY] = 0.6 * scene[:_NY] + 10
+    third = rng.uniform(40, 200, video_grid_size())
+    grids = np.stack([scene] * 60 + [darker] * 60 + [other] * 30 + [third] * 30).astype(np.uint8)
+    grids[149] = np.clip(grids[148].astype(np.float32) * 1.5, 0, 255).astype(np.uint8)  # strobe
+    assert only_light(grids, 60) and only_light(grids, 61)  # placed a frame late: still light
+    assert not only_light(grids, 120) and not only_light(grids, 30)  # a cut; nothing at all
+    assert not only_light(grids, 149) and not only_light(grids, 150)  # a cut after a strobe
+    p = np.full(180, 0.02, np.float32)
+    p[[59, 119, 149]] = 0.97  # the last frames before: light at 60, cuts at 120 and 150
+    ev = Evidence(grids, p)
+    with_tests = LearnedDetector(flash=ShotDetectorConfig())
+    assert [t.frame for t in with_tests.detect(ev, np.zeros(181, bool))] == [120, 150]
+    assert [t.frame for t in LearnedDetector().detect(ev, np.zeros(181, bool))] == [60, 120, 150]
+
+
+def test_a_learned_dissolve_next_to_a_found_transition_is_part_of_it() -> None:
+    """A long dissolve is found in pieces: the scorer takes one part, TransNetV2's *many* head
+    is confident of another a few frames on. The learned run is added only when neither it nor
+    its faint tails come within ``near_frames`` of what was found."""
+    many = np.full(200, 0.02, np.float32)
+    many[100:110] = 0.95
+    ev = Evidence(np.zeros((200, 8), np.uint8), np.full(200, 0.02, np.float32),
+                  learned_many=many)
+    detector = LearnedDetector(LearnedConfig(near_frames=8))
+
+    def found(claimed: range) -> list[int]:
+        blocked = np.zeros(201, bool)
+        blocked[claimed.start:claimed.stop] = True
+        return [t.frame for t in detector.detect(ev, blocked)]
+
+    assert found(range(0, 0)) == [100]
+    assert found(range(80, 93)) == []  # ends 7 frames before the run
+    assert found(range(80, 91)) == [100]  # 9 frames before: another transition
+    many[85:100] = 0.3  # the run's faint tail reaches back to it
+    assert found(range(80, 81)) == []
+    many[85:100] = 0.05  # below ``tail``
+    assert found(range(80, 81)) == [100]
+    with pytest.raises(UsageError, match="near_frames"):
+        LearnedConfig(near_frames=-1)
+    with pytest.raises(UsageError, match="tail"):
+        LearnedConfig(tail=1.5)
 
 
 def video_grid_size() -> int:

@@ -113,6 +113,18 @@ def relit(grids: np.ndarray, t: int, min_corr: float = 0.95, min_spread: float =
     return float((a * b).mean()) / (na * nb) >= min_corr
 
 
+def only_light(grids: np.ndarray, t: int, reach: int = 2) -> bool:
+    """Every large change within ``reach`` frames of ``t`` (half the largest or more) is a change
+    of light (``relit``): what a model placed at ``t`` is a lamp or a cloud, not a cut. A cut
+    beside a strobe still counts: the cut frame is large and not relit."""
+    lo, hi = max(1, t - reach), min(len(grids) - 1, t + reach)
+    if hi < lo:
+        return False
+    change = {i: float(algo._dist(grids[i], grids[i - 1])) for i in range(lo, hi + 1)}
+    top = max(change.values())
+    return top > 0 and all(relit(grids, i) for i, c in change.items() if c >= 0.5 * top)
+
+
 def flash_like(evidence: Evidence, t: int, change: float, cfg: ShotDetectorConfig) -> bool:
     """A flash, strobe or glitch explains the change at ``t``: on the grids, or (camera motion
     hardly changing them) on the histograms when the evidence has them."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from media_ml.detectors.base import Evidence, Transition
+from media_ml.detectors.histograms import only_light
 from media_ml.errors import UsageError
 from media_ml.extractors import shots as algo
 from media_ml.extractors.shots import ShotDetectorConfig
@@ -38,9 +39,14 @@ class LearnedConfig:
     # transitions both its heads give at least this probability (it fires on strobes, whips
     # and captions at 0.5 more often than it finds what ``fast`` missed).
     confident: float = 0.9
+    # A gradual run is part of a transition an earlier detector found (long fades and
+    # dissolves are found in pieces) when its faint tails (*many* at ``tail`` or more) reach
+    # within ``near_frames`` of it.
+    near_frames: int = 8
+    tail: float = 0.1
 
     def __post_init__(self) -> None:
-        for name in ("threshold", "many_threshold", "confident"):
+        for name in ("threshold", "many_threshold", "confident", "tail"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and 0.0 < v < 1.0):
                 raise UsageError(f"learned {name} must be in (0, 1), got {v!r}")
@@ -48,6 +54,8 @@ class LearnedConfig:
             raise UsageError(f"learned cut_frames must be 1..10, got {self.cut_frames!r}")
         if not (isinstance(self.merge_gap, int) and 0 <= self.merge_gap <= 50):
             raise UsageError(f"learned merge_gap must be 0..50, got {self.merge_gap!r}")
+        if not (isinstance(self.near_frames, int) and 0 <= self.near_frames <= 50):
+            raise UsageError(f"learned near_frames must be 0..50, got {self.near_frames!r}")
         if not (isinstance(self.context_frames, int) and 0 <= self.context_frames <= 100):
             raise UsageError(f"learned context_frames must be 0..100, got "
                              f"{self.context_frames!r}")
@@ -74,7 +82,8 @@ class LearnedDetector:
     detectors claimed are left to them."""
 
     config: LearnedConfig = LearnedConfig()
-    flash: ShotDetectorConfig | None = None  # grid flash test for weak cuts (None: off)
+    # Grid tests (None: off): a weak cut a flash explains, and any cut only light explains.
+    flash: ShotDetectorConfig | None = None
     name: str = "learned"
     requires: frozenset[str] = frozenset({"learned"})
 
@@ -104,14 +113,24 @@ class LearnedDetector:
             strength = float(p[r0:r1].max())
             if frame <= 0 or blocked[max(0, frame - 2) : frame + 3].any():
                 continue
-            if self.flash is not None and strength < self.config.flash_veto_below:
+            if self.flash is not None:
                 g = evidence.grids
                 change = float(algo._dist(g[frame], g[frame - 1]))
-                if algo._flash_like(g, frame, change, self.flash):
+                if (strength < self.config.flash_veto_below
+                        and algo._flash_like(g, frame, change, self.flash)):
+                    continue
+                if only_light(g, frame):  # TransNetV2 fires on a lamp switched off
                     continue
             out.append(Transition(frame, "cut", 0, strength))
+        near = self.config.near_frames
         for a, b in gradual:
-            if a > 0 and not blocked[a:b].any():
+            lo, hi = a, b
+            if many is not None:
+                while lo > 0 and many[lo - 1] >= self.config.tail:
+                    lo -= 1
+                while hi < n and many[hi] >= self.config.tail:
+                    hi += 1
+            if a > 0 and not blocked[max(0, lo - near) : hi + near].any():
                 strength = float((many if many is not None else p)[a:b].max())
                 out.append(Transition(a, "dissolve", b - a, strength))
         return out
