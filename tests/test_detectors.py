@@ -542,7 +542,7 @@ def test_a_learned_cut_that_only_light_explains_is_vetoed() -> None:
     every large change nearby keeps the block pattern is dropped. A cut beside a strobe stays:
     the cut frame itself moves the pattern."""
     from media_ml.detectors.histograms import only_light
-    from media_ml.extractors.shots import ShotDetectorConfig, _NY
+    from media_ml.extractors.shots import _NY, ShotDetectorConfig
 
     rng = np.random.default_rng(5)
     scene = rng.uniform(40, 200, video_grid_size())
