@@ -718,7 +718,8 @@ def part_motion(sets: dict[str, list[Path]]) -> None:
                 f"{spent:.1f} s, {frames / spent:.0f} frames/s (load {loadavg()})")
         emit(f"### {set_name}: {len(paths)} clips, {frames} frames, "
              + ", ".join(f"{counts.get(k, 0)} {k}" for k in kinds)
-             + "; distractors " + ", ".join(f"{v} {k}" for k, v in sorted(distractors.items()))
+             + "; distractors " + (", ".join(f"{v} {k}" for k, v in sorted(distractors.items()))
+                                   or "none labelled")
              + "\n")
 
         def by_kind(sc: Score, has_kinds: bool) -> str:
@@ -739,12 +740,13 @@ def part_motion(sets: dict[str, list[Path]]) -> None:
              "do not (PySceneDetect, TransNetV2's scenes).\n")
         emit(table(["method", "all: F1 / P / R (TP-FP-FN)", *kinds, "frames/s"], rows))
         motions = sorted({m for ks in scores.values() for m in ks.by_motion})
-        emit("\nBy camera motion of the shots on either side (a transition counts for both; "
-             "false positives for the shot they fall in): F1 (TP-FP-FN).\n")
-        emit(table(["motion", *scores], [
-            [m, *(f"{ks.by_motion[m].f1:.2f} ({ks.by_motion[m].tp}-{ks.by_motion[m].fp}-"
-                  f"{ks.by_motion[m].fn})" if m in ks.by_motion else "-"
-                  for ks in scores.values())] for m in motions]))
+        if motions:  # the real clips' truth names no camera motion
+            emit("\nBy camera motion of the shots on either side (a transition counts for both; "
+                 "false positives for the shot they fall in): F1 (TP-FP-FN).\n")
+            emit(table(["motion", *scores], [
+                [m, *(f"{ks.by_motion[m].f1:.2f} ({ks.by_motion[m].tp}-{ks.by_motion[m].fp}-"
+                      f"{ks.by_motion[m].fn})" if m in ks.by_motion else "-"
+                      for ks in scores.values())] for m in motions]))
         places = sorted({k for ks in scores.values() for k in ks.false_positives})
         emit("\nWhere the false positives fall: on or next to a distractor of that type, an "
              "extra boundary on a transition, or elsewhere in a shot of that motion.\n")

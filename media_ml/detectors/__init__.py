@@ -16,7 +16,8 @@ Sets (``--detector``)::
                (``scored.py``), also between moving shots
     grids      the grid-only detector of earlier releases (a baseline)
     learned    TransNetV2's per-frame probabilities (computed on the workers; GPU when present)
-    ensemble   fast, then what TransNetV2 is confident of where fast found nothing
+    ensemble   fast, then what TransNetV2 is confident of where fast found nothing (not a
+               change of light, not a piece of a transition fast found)
 
 Configure one with ``--detector-option KEY=VALUE`` (``configure``: a ``ShotDetectorConfig`` field
 such as ``gradual_score=0.8``, or ``learned.FIELD``). Add one by registering a factory in
