@@ -591,6 +591,28 @@ def test_a_learned_dissolve_next_to_a_found_transition_is_part_of_it() -> None:
         LearnedConfig(tail=1.5)
 
 
+def test_pieces_of_one_long_transition_are_joined() -> None:
+    """A 40-frame fade found as a short dissolve (the scorer's window) and a fade a few frames
+    on is one transition; a cut, or a gradual transition further than ``gradual_gap``, is not
+    joined."""
+    from media_ml.detectors.base import join_gradual
+    from media_ml.extractors.shots import ShotDetectorConfig, Transition
+
+    found = [Transition(100, "dissolve", 5, 0.8), Transition(110, "fade", 30, 0.9),
+             Transition(200, "cut", 0, 1.0), Transition(205, "wipe", 10, 0.9),
+             Transition(300, "dissolve", 10, 0.8), Transition(323, "dissolve", 20, 0.7)]
+    joined = join_gradual(found, 12)
+    assert [(t.frame, t.kind, t.length) for t in joined] == [
+        (100, "fade", 40), (200, "cut", 0), (205, "wipe", 10), (300, "dissolve", 10),
+        (323, "dissolve", 20)]
+    assert join_gradual(found, 0) == found
+    assert [t.frame for t in join_gradual(found, 13)] == [100, 200, 205, 300]
+    # The built-in sets join pieces: the whole video's list, so chunking changes nothing.
+    assert detector_set("fast").gradual_gap == ShotDetectorConfig().gradual_gap > 0
+    with pytest.raises(ValueError, match="gradual_gap"):
+        DetectorSet("x", detector_set("fast").detectors, gradual_gap=-1)
+
+
 def video_grid_size() -> int:
     from media_ml.extractors.video import GRID_SIZE
 

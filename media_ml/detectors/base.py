@@ -103,19 +103,23 @@ class Suppressor(Protocol):
 @dataclass(frozen=True)
 class DetectorSet:
     """Detectors run in order, suppressors applied to what they find, then merged: two
-    boundaries closer than ``min_shot_frames`` keep the stronger (the first frame always)."""
+    boundaries closer than ``min_shot_frames`` keep the stronger (the first frame always), and
+    gradual transitions at most ``gradual_gap`` frames apart are one (``join_gradual``)."""
 
     name: str
     detectors: tuple[ShotDetector, ...]
     suppressors: tuple[Suppressor, ...] = ()
     min_shot_frames: int = 6
     chunk_frames: int = 20000
+    gradual_gap: int = 0
 
     def __post_init__(self) -> None:
         if not self.detectors:
             raise ValueError(f"detector set {self.name!r} has no detectors")
         if self.min_shot_frames < 1 or self.chunk_frames < 1000:
             raise ValueError("min_shot_frames >= 1 and chunk_frames >= 1000 required")
+        if not 0 <= self.gradual_gap <= 1000:
+            raise ValueError(f"gradual_gap must be 0..1000 frames, got {self.gradual_gap!r}")
 
     @property
     def requires(self) -> frozenset[str]:
@@ -182,4 +186,26 @@ def detect(evidence: Evidence, detectors: DetectorSet) -> list[Transition]:
         if t.frame != 0 and t.frame - last < detectors.min_shot_frames:
             continue
         dedup.append(t)
-    return dedup
+    return join_gradual(dedup, detectors.gradual_gap)
+
+
+def join_gradual(found: Sequence[Transition], gap: int) -> list[Transition]:
+    """Sorted transitions with gradual ones (not cuts) at most ``gap`` frames apart made one: a
+    long fade or dissolve found in pieces by two detectors or windows. The first piece's frame
+    is kept and the span covers every piece; a fade among them names the whole (its dark or
+    white middle is the surest sign), else the longest piece. Run once on the whole video's
+    list, so segmented and one-pass results stay the same."""
+    out: list[Transition] = []
+    for t in found:
+        prev = out[-1] if out else None
+        if (prev is not None and gap > 0 and t.kind != "cut" and prev.kind != "cut"
+                and t.length > 0 and prev.length > 0
+                and t.frame - (prev.frame + prev.length) <= gap):
+            kind = ("fade" if "fade" in (prev.kind, t.kind)
+                    else prev.kind if prev.length >= t.length else t.kind)
+            end = max(prev.frame + prev.length, t.frame + t.length)
+            out[-1] = Transition(prev.frame, kind, end - prev.frame,
+                                 max(prev.strength, t.strength))
+            continue
+        out.append(t)
+    return out

@@ -32,18 +32,19 @@ def _fast(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
     return DetectorSet("fast", (FadeDetector(cfg), HistogramCutDetector(cfg),
                                 ScoredGradualDetector(cfg.gradual_score),
                                 SceneCutDetector(cfg), MotionCutDetector(cfg)),
-                       (), cfg.min_shot_frames, cfg.chunk_frames)
+                       (), cfg.min_shot_frames, cfg.chunk_frames, cfg.gradual_gap)
 
 
 def _grids(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
     # The grid-only detector of earlier releases (no histograms): a baseline for benchmarks.
     return DetectorSet("grids", (FadeDetector(cfg), CutDetector(cfg), GradualDetector(cfg)),
-                       (FlashSuppressor(cfg),), cfg.min_shot_frames, cfg.chunk_frames)
+                       (FlashSuppressor(cfg),), cfg.min_shot_frames, cfg.chunk_frames,
+                       cfg.gradual_gap)
 
 
 def _learned(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
     return DetectorSet("learned", (LearnedDetector(learned, flash=cfg),), (),
-                       cfg.min_shot_frames, cfg.chunk_frames)
+                       cfg.min_shot_frames, cfg.chunk_frames, cfg.gradual_gap)
 
 
 def _ensemble(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
@@ -54,7 +55,7 @@ def _ensemble(cfg: ShotDetectorConfig, learned: LearnedConfig) -> DetectorSet:
                                many_threshold=max(learned.many_threshold, learned.confident))
     return DetectorSet("ensemble", (*_fast(cfg, learned).detectors,
                                     LearnedDetector(sure, flash=cfg)),
-                       (), cfg.min_shot_frames, cfg.chunk_frames)
+                       (), cfg.min_shot_frames, cfg.chunk_frames, cfg.gradual_gap)
 
 
 DETECTOR_SETS: dict[str, Callable[[ShotDetectorConfig, LearnedConfig], DetectorSet]] = {

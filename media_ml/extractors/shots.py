@@ -65,6 +65,10 @@ class ShotDetectorConfig:
     # (``ScoredGradualDetector``; chosen by ``benchmarks/train_gradual.py``'s leave-one-set-out
     # cross-validation: 0.7, level with 0.8 to the fourth decimal).
     gradual_score: float = 0.7
+    # Gradual transitions at most this many frames apart are one: a long fade or dissolve
+    # found in pieces by two detectors or windows (chosen on the tuning pool: 12 removes the
+    # most false positives, 16 starts to join real neighbours).
+    gradual_gap: int = 12
     min_shot_frames: int = 6
     chunk_frames: int = 20000
 
@@ -75,7 +79,7 @@ class ShotDetectorConfig:
                        and np.isfinite(x) and 0 <= x <= 1e6 for x in values):
                 raise ValueError(f"{name} must be a finite number from 0 to 1e6, got {v!r}")
         windows = (*self.gradual_scales, self.baseline_window, self.flash_frames,
-                   self.min_shot_frames)
+                   self.min_shot_frames, self.gradual_gap)
         if max(windows) > 1000:
             raise ValueError(f"frame windows must be at most 1000 frames, got {max(windows)}")
         if not 0 < self.gradual_score < 1:
