@@ -393,7 +393,10 @@ def test_detector_options_configure_the_sets_and_the_fingerprint() -> None:
     ("learned.cut_frames=2.5", "whole number"),
     ("learned.context_frames=100000", "0..100"),
     ("gradual_scales=5,x", "comma-separated"),
-    ("gradual_scales=5,100000", "1000 frames"),
+    ("gradual_scales=5,100000", "gradual_scales must be at most 1000 frames"),
+    ("gradual_gap=5000", "gradual_gap must be at most 1000 frames"),
+    ("learned.near_frames=99", "near_frames must be 0..50"),
+    ("learned.tail=1", "tail must be in (0, 1)"),
     ("chunk_frames=" + "9" * 300, "not a whole number"),
 ])
 def test_bad_detector_options_are_usage_errors(option: str, says: str) -> None:

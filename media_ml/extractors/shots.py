@@ -78,10 +78,12 @@ class ShotDetectorConfig:
             if not all(isinstance(x, int | float) and not isinstance(x, bool)
                        and np.isfinite(x) and 0 <= x <= 1e6 for x in values):
                 raise ValueError(f"{name} must be a finite number from 0 to 1e6, got {v!r}")
-        windows = (*self.gradual_scales, self.baseline_window, self.flash_frames,
-                   self.min_shot_frames, self.gradual_gap)
-        if max(windows) > 1000:
-            raise ValueError(f"frame windows must be at most 1000 frames, got {max(windows)}")
+        windows = {"gradual_scales": max(self.gradual_scales, default=0),
+                   "baseline_window": self.baseline_window, "flash_frames": self.flash_frames,
+                   "min_shot_frames": self.min_shot_frames, "gradual_gap": self.gradual_gap}
+        for name, frames in windows.items():
+            if frames > 1000:
+                raise ValueError(f"{name} must be at most 1000 frames, got {frames}")
         if not 0 < self.gradual_score < 1:
             raise ValueError(f"gradual_score must be in (0, 1), got {self.gradual_score!r}")
         if self.cut_ratio <= 1 or self.cut_min < 0 or not 0 < self.cut_fraction <= 1:
