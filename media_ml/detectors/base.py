@@ -103,8 +103,9 @@ class Suppressor(Protocol):
 @dataclass(frozen=True)
 class DetectorSet:
     """Detectors run in order, suppressors applied to what they find, then merged: two
-    boundaries closer than ``min_shot_frames`` keep the stronger (the first frame always), and
-    gradual transitions at most ``gradual_gap`` frames apart are one (``join_gradual``)."""
+    boundaries closer than ``min_shot_frames`` keep the stronger (the first frame always).
+    ``detect`` then makes gradual transitions at most ``gradual_gap`` frames apart one
+    (``join_gradual``, on the whole video's list)."""
 
     name: str
     detectors: tuple[ShotDetector, ...]

@@ -79,7 +79,7 @@ def _runs(mask: np.ndarray, merge_gap: int = 0) -> list[tuple[int, int]]:
 @dataclass(frozen=True)
 class LearnedDetector:
     """Cuts and gradual transitions where TransNetV2's probabilities stay high; frames other
-    detectors claimed are left to them."""
+    detectors claimed, and gradual runs whose tails reach them, are left to them."""
 
     config: LearnedConfig = LearnedConfig()
     # Grid tests (None: off): a weak cut a flash explains, and any cut only light explains.
@@ -115,9 +115,8 @@ class LearnedDetector:
                 continue
             if self.flash is not None:
                 g = evidence.grids
-                change = float(algo._dist(g[frame], g[frame - 1]))
-                if (strength < self.config.flash_veto_below
-                        and algo._flash_like(g, frame, change, self.flash)):
+                if strength < self.config.flash_veto_below and algo._flash_like(
+                        g, frame, float(algo._dist(g[frame], g[frame - 1])), self.flash):
                     continue
                 if only_light(g, frame):  # TransNetV2 fires on a lamp switched off
                     continue
