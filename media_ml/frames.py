@@ -48,6 +48,7 @@ class ExportJob:
     times: tuple[float, ...]
     size: tuple[int, int] | None
     quality: int = 92
+    decode_order: bool | None = None  # VideoInfo.decode_order (None: look at the file)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -119,7 +120,8 @@ def export_task(job: ExportJob) -> list[str]:
     out = Path(job.out)
     written: list[str] = []
     time_of = {t[0]: s for t, s in zip(job.targets, job.times, strict=True)}
-    for idx, frame in video.iter_frames_at(job.path, list(job.targets), threads=1):
+    for idx, frame in video.iter_frames_at(job.path, list(job.targets), threads=1,
+                                           decode_order=job.decode_order):
         rgb = _resize(video.frame_to_rgb(frame, job.rotation), job.size)
         name = out / f"{job.stem}_{idx:08d}_{time_of[idx]:010.3f}s.jpg"
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
@@ -226,7 +228,8 @@ def export_frames(
     times = [info.time_of(f) for f, _, _ in targets]
     jobs = [
         ExportJob(str(path), info.rotation, str(out_dir), Path(path).stem,
-                  tuple(targets[i:i + per_task]), tuple(times[i:i + per_task]), size)
+                  tuple(targets[i:i + per_task]), tuple(times[i:i + per_task]), size,
+                  decode_order=info.decode_order)
         for i in range(0, len(targets), per_task)
     ]
     futures = [executor.submit(export_task, j, key=task_key("export_frames")) for j in jobs]

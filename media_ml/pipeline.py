@@ -262,7 +262,7 @@ def analyse_video(
     shots, grids, damage = analyse_shots(info, executor, settings, on_progress)
     candidates = plan_candidates(shots, grids, info.fps, settings.keyframes)
     requests = tasks.frame_requests(info, candidates)
-    ref = tasks.VideoRef(info.path, info.rotation, info.width, info.height)
+    ref = tasks.VideoRef(info.path, info.rotation, info.width, info.height, info.decode_order)
     # Chunk by whole shots so each (shot, slot) competition happens inside one task.
     chunks: list[list[tasks.FrameRequest]] = []
     for r in requests:
@@ -466,7 +466,7 @@ def compute_embeddings(catalog: Catalog, client: Executor, spec: ModelSpec,
         kfs = catalog.keyframes(v.id)
         by_frame = {k.frame: k.id for k in kfs}
         targets = video.frame_targets(info, sorted(by_frame))
-        ref = tasks.VideoRef(info.path, info.rotation, info.width, info.height)
+        ref = tasks.VideoRef(info.path, info.rotation, info.width, info.height, info.decode_order)
         for i in range(0, len(targets), 64):
             fut = client.submit(tasks.guarded, tasks.embed_frames_task, ref, targets[i:i + 64],
                                 spec, key=task_key("embed"), **model_resources(client))

@@ -40,6 +40,10 @@ class VideoInfo:
     pts: np.ndarray = field(repr=False)
     keyframes: np.ndarray = field(repr=False)  # frame indices at which decoding can start
     notes: tuple[str, ...] = ()  # problems met while probing (e.g. the file ends early)
+    #: The decoder gives frames in presentation order but with timestamps out of that order
+    #: (B-frames muxed without composition times: packed MPEG-4 in AVI, some MP4 muxers), so
+    #: frames are placed by decoding order from each keyframe (see ``decode.iter_segment_frames``).
+    decode_order: bool = False
 
     def time_of(self, frame: int) -> float:
         """Seconds from the first frame to the presentation of ``frame``."""
@@ -80,6 +84,7 @@ class Segment:
     own_end: int
     stop_frame: int
     pts: tuple[int, ...] = field(repr=False)
+    decode_order: bool = False  # ``VideoInfo.decode_order`` of the video
 
 
 @dataclass(frozen=True, eq=False)

@@ -63,8 +63,14 @@ def write_video(
     path: Path, frames: Iterable[np.ndarray], *, fps: int = 25, codec: str = "libx264",
     pix_fmt: str = "yuv420p", pts: Sequence[int] | None = None, time_base: Fraction | None = None,
     rotation: int | None = None, gop: int = 12, options: dict[str, str] | None = None,
+    pts_as_dts: bool = False,
 ) -> Path:
-    """Encode RGB frames. ``pts`` (in ``time_base``) gives variable frame timing."""
+    """Encode RGB frames. ``pts`` (in ``time_base``) gives variable frame timing.
+
+    ``pts_as_dts`` muxes each packet with its decode time as its presentation time, as broken
+    muxers do: with B-frames (``options={"bframes": "2"}``, another preset than ultrafast) the
+    decoder then gives frames in presentation order with timestamps out of order.
+    """
     frames = list(frames)
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w") as c:
@@ -80,13 +86,22 @@ def write_video(
             s.time_base = time_base
         if rotation is not None:
             s.set_display_rotation(rotation)
+
+        first_dts: list[int] = []
+
+        def mux(packets: list[av.Packet]) -> None:
+            for p in packets:
+                if pts_as_dts:  # decode times from 0 on, as presentation times
+                    first_dts[:] = first_dts or [p.dts]
+                    p.dts -= first_dts[0]
+                    p.pts = p.dts
+                c.mux(p)
+
         for i, img in enumerate(frames):
             vf = av.VideoFrame.from_ndarray(img, format="rgb24")
             vf.pts = pts[i] if pts is not None else i
             if time_base is not None:
                 vf.time_base = time_base
-            for p in s.encode(vf):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+            mux(s.encode(vf))
+        mux(s.encode())
     return path

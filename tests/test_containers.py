@@ -2,7 +2,8 @@
 
 Each case is a tiny clip with known hard cuts, encoded with PyAV the way such files come in:
 B-frames, open GOPs, alternate reference frames, variable timing, timestamps that do not start
-at zero. On each, segmented analysis equals one pass and finds the cuts, sparse decoding gives
+at zero, B-frames muxed with decode times for presentation times (the decoder then gives frames
+in the right order with timestamps out of order: old AVIs and some MP4 muxers). On each, segmented analysis equals one pass and finds the cuts, sparse decoding gives
 the very frames a plain decode gives, and no frame is called undecodable.
 """
 
@@ -43,6 +44,7 @@ class Case:
     time_base: Fraction | None = None
     bframes: bool = False  # frames decoded in another order than shown
     open_gop: bool = False  # frames decoded after a keyframe but shown before it
+    pts_as_dts: bool = False  # muxed with decode times as presentation times
 
 
 N = sum(SHOTS)
@@ -77,6 +79,8 @@ CASES = [
          pts=tuple(range(3000, 3000 + N)), time_base=Fraction(1, 25), bframes=True),
     Case("mp4-h264-late-start", "mp4", "libx264", X264_B,
          pts=tuple(range(3000, 3000 + N)), time_base=Fraction(1, 25), bframes=True),
+    Case("mp4-h264-pts-as-dts", "mp4", "libx264", X264_B, pts_as_dts=True),
+    Case("mkv-h264-pts-as-dts", "mkv", "libx264", X264_B, pts_as_dts=True),
 ]
 
 
@@ -106,19 +110,21 @@ def clip(request: pytest.FixtureRequest, clip_dir: Path) -> tuple[Case, VideoInf
         frames, cuts = cut_clip_frames(SHOTS, SIZE)
         assert cuts == CUTS
         write_video(path, frames, codec=case.codec, pix_fmt=case.pix_fmt, gop=case.gop,
-                    options=case.options, pts=case.pts, time_base=case.time_base)
+                    options=case.options, pts=case.pts, time_base=case.time_base,
+                    pts_as_dts=case.pts_as_dts)
     info = video.probe(path)
     assert info.frames == N, f"{case.id}: probe found {info.frames} of {N} frames"
     return case, info
 
 
 def _plain_decode(info: VideoInfo) -> dict[int, np.ndarray]:
-    """Every frame by frame index, from PyAV's own decode loop: the reference."""
+    """Every frame by frame index, from PyAV's own decode loop: the reference (placed by
+    timestamp, or by output order where the timestamps are out of order)."""
     out: dict[int, np.ndarray] = {}
     with av.open(info.path) as c:
-        for frame in c.decode(c.streams.video[0]):
-            k = int(np.searchsorted(info.pts, frame.pts))
-            if k < info.frames and info.pts[k] == frame.pts:
+        for i, frame in enumerate(c.decode(c.streams.video[0])):
+            k = i if info.decode_order else int(np.searchsorted(info.pts, frame.pts))
+            if k < info.frames and (info.decode_order or info.pts[k] == frame.pts):
                 out[k] = frame.to_ndarray()
     return out
 
@@ -130,6 +136,10 @@ def test_each_clip_is_what_its_case_says(clip: tuple[Case, VideoInfo]) -> None:
         packets = [(int(p.pts), p.is_keyframe) for p in c.demux(c.streams.video[0]) if p.size]
     pts = [p for p, _ in packets]
     assert any(b < a for a, b in zip(pts, pts[1:], strict=False)) == case.bframes
+    with av.open(info.path) as c:
+        shown = [int(f.pts) for f in c.decode(c.streams.video[0])]
+    assert (shown != sorted(shown)) == case.pts_as_dts  # what the case is about
+    assert info.decode_order == case.pts_as_dts
     keys = [i for i, (_, key) in enumerate(packets) if key] + [len(packets)]
     leading = any(p < pts[a] for a, b in zip(keys[1:], keys[2:], strict=False)
                   for p in pts[a + 1 : b])
@@ -152,6 +162,17 @@ def test_segmented_shots_equal_one_pass_and_find_the_cuts(
     assert [s.start_frame for s in one[1:]] == CUTS
     assert many == one
     assert np.array_equal(many_grids, one_grids)
+
+
+def test_segments_decode_the_frames_a_plain_decode_shows(clip: tuple[Case, VideoInfo]) -> None:
+    case, info = clip
+    ref = _plain_decode(info)
+    for seg in video.plan_segments(info, SEGMENT_S):
+        got = {i: f.to_ndarray() for i, f in video.iter_segment_frames(seg)
+               if seg.own_start <= i < seg.own_end}
+        assert sorted(got) == list(range(seg.own_start, seg.own_end))
+        for i, pixels in got.items():
+            assert np.array_equal(pixels, ref[i]), f"{case.id}: frame {i} differs"
 
 
 def test_sparse_frames_are_bit_identical_to_a_full_decode(

@@ -175,3 +175,25 @@ def test_motion_cuts_stand_alone_and_pass_no_flash() -> None:
                                       np.zeros(81, bool)) == []
     with pytest.raises(ValueError, match="ratio"):
         MotionCutDetector(ratio=float("nan"))
+
+
+def test_a_glitch_next_to_a_cut_does_not_hide_it() -> None:
+    from media_ml.detectors.motion import MotionCutDetector, glitch_changes
+
+    rng = np.random.default_rng(4)
+    a, b, bar = rng.integers(20, 230, (3, video.GRID_SIZE)).astype(np.uint8)
+    grids = np.concatenate([np.repeat(a[None], 40, 0), np.repeat(b[None], 40, 0)])
+    grids[42] = bar  # a broken frame two frames after the cut, then the new shot again
+    motion = np.tile(STILL, (80, 1))
+    motion[:, 3:] = 1.0
+    motion[40] = [0.3, -0.2, 0.1, 30.0, 28.0, 27.0]  # the cut
+    motion[42] = motion[43] = [0.1, 0.1, 0.1, 40.0, 38.0, 37.0]  # into the glitch and out
+    assert glitch_changes(grids, 34, 47) == {42, 43}  # the cut never comes back
+    found = MotionCutDetector().detect(Evidence(grids, hists=np.zeros((80, 48), np.uint8),
+                                                motion=motion), np.zeros(81, bool))
+    assert [(t.frame, t.kind) for t in found] == [(40, "cut")]
+    grids[42:] = bar  # no glitch: the new picture stays, and a change that large is no cut
+    motion[43] = motion[41]
+    assert glitch_changes(grids, 34, 47) == set()
+    assert MotionCutDetector().detect(Evidence(grids, hists=np.zeros((80, 48), np.uint8),
+                                               motion=motion), np.zeros(81, bool)) == []

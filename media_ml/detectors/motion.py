@@ -25,8 +25,9 @@ class MotionCutDetector:
     ``residual_min`` and ``ratio`` × that of every frame within ``window`` either side, the
     phase correlation found no shift (peak under ``response_max``), and neither a flash nor a
     change of light explains it. A whip pan or a strobe leaves residual change on several
-    frames in a row; a cut on one. Runs last and keeps ``guard`` frames away from what other
-    detectors claimed.
+    frames in a row; a cut on one. A glitch or a flash near the cut (a picture that comes back
+    within ``despike``'s three frames, see ``glitch_changes``) is left out of the comparison.
+    Runs last and keeps ``guard`` frames away from what other detectors claimed.
     """
 
     config: ShotDetectorConfig = field(default_factory=ShotDetectorConfig)
@@ -58,9 +59,12 @@ class MotionCutDetector:
                 continue
             if blocked[max(0, t - self.guard) : t + self.guard + 1].any():
                 continue
-            around = np.concatenate([r[max(1, t - w) : t], r[t + 1 : t + 1 + w]])
-            if around.size and r[t] < self.ratio * float(around.max()):
-                continue
+            near = [u for u in range(max(1, t - w), min(r.size, t + 1 + w)) if u != t]
+            if near and r[t] < self.ratio * float(r[near].max()):
+                glitches = glitch_changes(evidence.grids, near[0], near[-1] + 1)
+                near = [u for u in near if u not in glitches]
+                if not near or r[t] < self.ratio * float(r[near].max()):
+                    continue
             change = float(algo._dist(evidence.grids[t], evidence.grids[t - 1]))
             if relit(evidence.grids, t) or flash_like(evidence, t, change, self.config):
                 continue
@@ -69,3 +73,21 @@ class MotionCutDetector:
 
     def claim(self, blocked: np.ndarray, transition: Transition) -> None:
         blocked[transition.frame] = True
+
+
+def glitch_changes(grids: np.ndarray, lo: int, hi: int, max_frames: int = 3,
+                   ratio: float = 0.5) -> set[int]:
+    """The frame changes in ``lo … hi-1`` that go away from a picture or come back to it: a run
+    of up to ``max_frames`` frames after which the picture before it returns (within ``ratio``
+    × both changes, on the grids), as a glitch, a flash or a strobe does and a cut never does.
+    """
+    n = grids.shape[0]
+    out: set[int] = set()
+    for s in range(max(1, lo - max_frames), min(hi, n)):
+        away = float(algo._dist(grids[s], grids[s - 1]))
+        for e in range(s + 1, min(n, s + max_frames + 1)):
+            back = float(algo._dist(grids[e], grids[e - 1]))
+            if float(algo._dist(grids[s - 1], grids[e])) < ratio * min(away, back):
+                out.update((s, e))
+                break
+    return out

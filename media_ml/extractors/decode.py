@@ -2,11 +2,14 @@
 
 Both readers position the decoder through the one ``Seeker`` (which checks where a seek landed)
 and map each decoded frame to its index in the probed timeline through its timestamp, so
-segments decoded independently, chosen frames and one pass all agree frame for frame.
+segments decoded independently, chosen frames and one pass all agree frame for frame. Where the
+decoder's timestamps are out of presentation order (``VideoInfo.decode_order``), ``Retimer``
+gives frames the timestamps they should have carried first.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 from collections.abc import Generator, Iterator
@@ -15,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from media_ml.errors import DecodeError
-from media_ml.extractors.probe import open_video, reason
+from media_ml.extractors.probe import decode_order_of, open_video, reason
 from media_ml.extractors.seek import Seeker, safe_demux
 from media_ml.types import Segment
 
@@ -49,7 +52,8 @@ def iter_segment_frames(segment: Segment, threads: int = 0) -> Iterator[tuple[in
         if not pts.size:
             return
         seeker = Seeker(container, stream, segment.path,
-                        lambda: _decoded(container, stream, segment.path))
+                        lambda: _decoded(container, stream, segment.path,
+                                         segment.decode_order))
         frames, _ = seeker.seek(int(pts[0]), segment.seek_pts)
         last_pts = int(pts[-1])
         counter = segment.first_frame
@@ -71,12 +75,47 @@ def iter_segment_frames(segment: Segment, threads: int = 0) -> Iterator[tuple[in
         container.close()
 
 
-def _decoded(container: Any, stream: Any, path: str) -> Iterator[Any]:
-    """Every frame decoded from the demuxer's position on, in presentation order."""
+class Retimer:
+    """Presentation timestamps for a decoder whose own are out of order.
+
+    Files muxed with decode times as presentation times (packed MPEG-4 B-frames in AVI, MP4s
+    without composition offsets) decode in presentation order, but each frame carries a
+    timestamp of another. Each frame gets the smallest timestamp of the packets fed so far that
+    no frame has taken, as FFmpeg's best-effort timestamps and players order them; a keyframe
+    keeps its own and drops the smaller ones left (a packet that gave no frame), so an error
+    does not outlive its GOP and decoding from any keyframe agrees with one pass.
+    """
+
+    def __init__(self) -> None:
+        self.waiting: list[int] = []  # a heap of fed timestamps no frame has taken
+
+    def packet(self, packet: Any) -> None:
+        if packet.pts is not None:
+            heapq.heappush(self.waiting, int(packet.pts))
+
+    def frame(self, frame: Any) -> Any:
+        w = self.waiting
+        if frame.key_frame and frame.pts is not None and int(frame.pts) in w:
+            while w and w[0] < frame.pts:
+                heapq.heappop(w)
+            w.remove(int(frame.pts))
+            heapq.heapify(w)
+        elif w:
+            frame.pts = heapq.heappop(w)
+        return frame
+
+
+def _decoded(container: Any, stream: Any, path: str, decode_order: bool = False
+             ) -> Iterator[Any]:
+    """Every frame decoded from the demuxer's position on, in presentation order (with
+    presentation timestamps: ``decode_order`` retimes them with a ``Retimer``)."""
     import av
 
     rejected = 0
+    retimer = Retimer() if decode_order else None
     for packet in safe_demux(container, stream):
+        if retimer is not None:
+            retimer.packet(packet)
         try:
             frames = stream.decode(packet)
         except av.error.FFmpegError as e:
@@ -85,6 +124,8 @@ def _decoded(container: Any, stream: Any, path: str) -> Iterator[Any]:
             if rejected > MAX_REJECTED_PACKETS:
                 raise DecodeError(path, "too many undecodable packets") from e
             continue
+        if retimer is not None:
+            frames = [retimer.frame(f) for f in frames]
         yield from frames
 
 
@@ -104,7 +145,8 @@ def frame_to_rgb(frame, rotation: int = 0, max_side: int | None = None) -> np.nd
 
 
 def iter_frames_at(
-    path: str, targets: list[tuple[int, int, int | None]], threads: int = 0
+    path: str, targets: list[tuple[int, int, int | None]], threads: int = 0,
+    decode_order: bool | None = None,
 ) -> Generator[tuple[int, object], None, None]:
     """Decode just the frames in ``targets`` (from ``frame_targets``), in order.
 
@@ -118,7 +160,9 @@ def iter_frames_at(
         return
     container, stream = _open_stream(path, threads)
     try:
-        yield from _SparseReader(container, stream, path).frames_at(targets)
+        if decode_order is None:
+            decode_order = decode_order_of(path)
+        yield from _SparseReader(container, stream, path, decode_order).frames_at(targets)
     finally:
         container.close()
 
@@ -134,10 +178,12 @@ class _SparseReader:
     and at most one pass, never a loop.
     """
 
-    def __init__(self, container: Any, stream: Any, path: str) -> None:
+    def __init__(self, container: Any, stream: Any, path: str, decode_order: bool = False
+                 ) -> None:
         self.container = container
         self.stream = stream
         self.path = path
+        self.decode_order = decode_order  # VideoInfo.decode_order: retime every frame
         self.seeker = Seeker(container, stream, path, self._decode)
         self.second = self.seeker.second  # far before the goal: beyond any B-frame reordering
         self.goal = 0  # pts of the next wanted frame; frames far before it need not be shown
@@ -195,17 +241,24 @@ class _SparseReader:
         import av
 
         ctx = self.stream.codec_context
+        retimer = Retimer() if self.decode_order else None
         for packet in safe_demux(self.container, self.stream):
-            far = packet.pts is not None and packet.pts < self.goal - self.second
+            # Retiming needs every frame: a skipped one would leave its timestamp behind.
+            far = (retimer is None and packet.pts is not None
+                   and packet.pts < self.goal - self.second)
             if far != self.skipping:
                 ctx.skip_frame = "NONREF" if far else "DEFAULT"
                 self.skipping = far
+            if retimer is not None:
+                retimer.packet(packet)
             try:
                 frames = self.stream.decode(packet)
             except av.error.FFmpegError as e:
                 log.debug("%s: packet rejected: %s", self.path, reason(e))
                 continue
             for frame in frames:
+                if retimer is not None:
+                    retimer.frame(frame)
                 if frame.pts is not None:
                     yield frame
 

@@ -95,6 +95,7 @@ def learned_segment(info: VideoInfo, segment: Segment) -> Segment:
         seek_pts=None if first == 0 else int(info.pts[first]), first_frame=first,
         own_start=segment.own_start, own_end=segment.own_end, stop_frame=stop,
         pts=tuple(int(p) for p in info.pts[first:stop]),
+        decode_order=segment.decode_order,
     )
 
 

@@ -55,6 +55,7 @@ def plan_segments(
                 path=info.path, index=i, seek_pts=seek, first_frame=first, own_start=own_start,
                 own_end=own_end, stop_frame=own_end,
                 pts=tuple(int(p) for p in info.pts[first:own_end]),
+                decode_order=info.decode_order,
             )
         )
     return segments

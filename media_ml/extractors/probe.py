@@ -91,7 +91,7 @@ def probe(path: str | Path) -> VideoInfo:
                 raise DecodeError(path, f"container is unreadable ({reason(e)})") from e
             log.warning("%s: demuxing stopped early: %s", path, reason(e))
             notes.append(f"container damaged after {len(pts_list)} frames: {reason(e)}")
-        rotation = _probe_rotation(container, stream)
+        rotation, decode_order = _probe_first_frames(container, stream)
         coded_w = stream.codec_context.width
         coded_h = stream.codec_context.height
         codec = stream.codec_context.name
@@ -133,21 +133,51 @@ def probe(path: str | Path) -> VideoInfo:
         path=str(path), width=int(w), height=int(h), rotation=rotation, fps=fps,
         frames=int(pts.size), duration_s=duration_s, start_time_s=float(int(pts[0]) * tb),
         time_base=Fraction(tb), codec=codec, pix_fmt=pix_fmt, vfr=vfr, pts=pts, keyframes=key_idx,
-        notes=tuple(notes),
+        notes=tuple(notes), decode_order=decode_order,
     )
 
 
-def _probe_rotation(container, stream) -> int:
-    """Rotation from the first decoded frame's display matrix (what players apply)."""
+# Frames decoded at probing to see whether the decoder's timestamps follow its output order.
+ORDER_CHECK_FRAMES = 48
+
+
+def _probe_first_frames(container, stream) -> tuple[int, bool]:
+    """``(rotation, decode_order)`` from the first decoded frames.
+
+    Rotation comes from the first frame's display matrix (what players apply). A stream that
+    can reorder frames (B-frames) is decoded for ``ORDER_CHECK_FRAMES`` frames: the decoder gives
+    them in presentation order, so timestamps that go back mean they were muxed wrongly (decode
+    times stored as presentation times, or packed B-frames in AVI), and frames must be placed by
+    their decoding order, as players and FFmpeg's best-effort timestamps do.
+    """
     import av
 
+    rotation: int | None = None
+    backwards = False
     try:
         container.seek(0)
-        for frame in container.decode(stream):
-            return int(round(getattr(frame, "rotation", 0) / 90.0)) * 90 % 360
+        last: int | None = None
+        limit = ORDER_CHECK_FRAMES if stream.codec_context.has_b_frames else 1
+        for i, frame in enumerate(container.decode(stream)):
+            if rotation is None:
+                rotation = int(round(getattr(frame, "rotation", 0) / 90.0)) * 90 % 360
+            if frame.pts is not None:
+                backwards |= last is not None and int(frame.pts) <= last
+                last = int(frame.pts)
+            if backwards or i + 1 >= limit:
+                break
     except av.error.FFmpegError:
         pass
-    return _stream_rotation(stream)
+    return (_stream_rotation(stream) if rotation is None else rotation), backwards
+
+
+def decode_order_of(path: str | Path) -> bool:
+    """``VideoInfo.decode_order`` of a file without probing it all (decodes a few frames)."""
+    container = open_video(path)
+    try:
+        return _probe_first_frames(container, container.streams.video[0])[1]
+    finally:
+        container.close()
 
 
 def _probe_by_decoding(path: str | Path, rotation: int) -> VideoInfo:

@@ -140,6 +140,7 @@ class VideoRef:
     rotation: int
     width: int
     height: int
+    decode_order: bool | None = None  # VideoInfo.decode_order (None: look at the file)
 
 
 def frame_requests(info: VideoInfo, candidates: list[FrameCandidate]) -> list[FrameRequest]:
@@ -157,7 +158,8 @@ def keyframe_task(
     by_frame = {r.frame: r for r in requests}
     targets = [(r.frame, r.pts, r.seek_pts) for r in requests]
     best: dict[tuple[int, int], tuple[float, int, np.ndarray]] = {}
-    for idx, frame in video.iter_frames_at(ref.path, targets, threads=threads):
+    for idx, frame in video.iter_frames_at(ref.path, targets, threads=threads,
+                                           decode_order=ref.decode_order):
         r = by_frame[idx]
         rgb = video.frame_to_rgb(frame, ref.rotation, max_side=cfg.analysis_side)
         mean = float(rgb.mean()) / 255.0
@@ -220,7 +222,7 @@ def embed_frames_task(
             batches.put(item)
 
     def produce() -> None:
-        decoded = video.iter_frames_at(ref.path, frames, threads=1)
+        decoded = video.iter_frames_at(ref.path, frames, threads=1, decode_order=ref.decode_order)
         try:
             idx: list[int] = []
             pix: list[np.ndarray] = []
