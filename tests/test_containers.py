@@ -3,8 +3,9 @@
 Each case is a tiny clip with known hard cuts, encoded with PyAV the way such files come in:
 B-frames, open GOPs, alternate reference frames, variable timing, timestamps that do not start
 at zero, B-frames muxed with decode times for presentation times (the decoder then gives frames
-in the right order with timestamps out of order: old AVIs and some MP4 muxers). On each, segmented analysis equals one pass and finds the cuts, sparse decoding gives
-the very frames a plain decode gives, and no frame is called undecodable.
+in the right order with timestamps out of order: old AVIs and some MP4 muxers). On each,
+segmented analysis equals one pass and finds the cuts, segments and sparse decoding give the
+very frames a plain decode shows, and no frame is called undecodable.
 """
 
 from __future__ import annotations
