@@ -138,7 +138,10 @@ class IngestSettings:
 # 6: a few frames before the first boundary (a black leader frame) are not a shot of their own.
 # 7: motion rows say what a change of light leaves (``structure``); the gradual scorer reads it
 # (retrained).
-SETTINGS_VERSION = 8
+# 8: a cut only light explains is no learned cut; pieces of one gradual transition are joined.
+# 9: frames of files whose timestamps are out of order are placed in decoding order
+# (``VideoInfo.decode_order``); a glitch next to a cut no longer hides it from the motion test.
+SETTINGS_VERSION = 9
 # How fingerprints were made before they were versioned: the ``repr`` of the default configs of
 # that release. Migration recognises videos ingested with those defaults (catalog.migrate).
 LEGACY_DEFAULT_REPR = (
