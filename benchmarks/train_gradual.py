@@ -46,10 +46,10 @@ from media_ml.extractors.shots import ShotDetectorConfig  # noqa: E402
 SEEDS = (9101, 9111, 9121, 9131, 9141, 9151, 9161, 9171,
          9102, 9112, 9122, 9132, 9142, 9152, 9162, 9172)
 # Tuning seeds of the two generators written apart from ours (benchmarks/independent_clips.py,
-# benchmarks/third_clips.py); their other seeds (7002, 7006, 8101, 8102, 8104, ...) are only
-# ever scored.
-INDEPENDENT_SEEDS = (7001, 7003, 7004, 7005)
-THIRD_SEEDS = (8103,)
+# benchmarks/third_clips.py); their other seeds (7002, 7006-7010, 7013, 8101, 8102, 8104-8108,
+# 8111, ...) are only ever scored.
+INDEPENDENT_SEEDS = (7001, 7003, 7004, 7005, 7011, 7012)
+THIRD_SEEDS = (8103, 8109, 8110)
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 PARAMS = {"max_depth": 5, "max_iter": 400, "learning_rate": 0.05, "early_stopping": False,
           "random_state": 0}
