@@ -42,7 +42,7 @@ class VideoInfo:
     notes: tuple[str, ...] = ()  # problems met while probing (e.g. the file ends early)
     #: The decoder gives frames in presentation order but with timestamps out of that order
     #: (B-frames muxed without composition times: packed MPEG-4 in AVI, some MP4 muxers), so
-    #: frames are placed by decoding order from each keyframe (see ``decode.iter_segment_frames``).
+    #: the readers retime frames in decoding order (``decode.Retimer``).
     decode_order: bool = False
 
     def time_of(self, frame: int) -> float:
@@ -63,6 +63,7 @@ class VideoInfo:
             "start_time_s": round(self.start_time_s, 6),
             "codec": self.codec,
             "vfr": self.vfr,
+            "decode_order": self.decode_order,
         }
 
 
