@@ -12,8 +12,9 @@ sizes), so a detector tuned to one generator's habits shows it there. Methods ot
 sets: ``transnetv2`` (the package's own inference), ``psd-content``, ``psd-adaptive``.
 
 Seeds used so far: 9303, 9404, 9505, 9606, 9707, 9808, 9818, 9828, 9838, 9848, 9858, 9868,
-9878; with ``--long``: 9909, 9919, 9929, 9939, 9949; ``--independent``: 7001-7013;
-third_clips.py: 8101-8111 (a new seed gives a set nobody has seen). 7001/7003-7005/7011/7012
+9878; with ``--long``: 9909, 9919, 9929, 9939, 9949; ``--independent``: 7001-7015;
+third_clips.py: 8101-8113 (a new seed gives a set nobody has seen; 7014/7015/8112/8113 were
+tried as training data and are not scored). 7001/7003-7005/7011/7012
 and 8103/8109/8110 are training data of the gradual scorer.
 
 Thresholds were tuned on ``tune`` only; ``eval`` has been scored many times since, so this set
