@@ -9,7 +9,6 @@ gives frames the timestamps they should have carried first.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import os
 from collections.abc import Generator, Iterator
@@ -19,6 +18,7 @@ import numpy as np
 
 from media_ml.errors import DecodeError
 from media_ml.extractors.probe import decode_order_of, open_video, reason
+from media_ml.extractors.retime import Retimer
 from media_ml.extractors.seek import Seeker, safe_demux
 from media_ml.types import Segment
 
@@ -73,36 +73,6 @@ def iter_segment_frames(segment: Segment, threads: int = 0) -> Iterator[tuple[in
             yield idx, frame
     finally:
         container.close()
-
-
-class Retimer:
-    """Presentation timestamps for a decoder whose own are out of order.
-
-    Files muxed with decode times as presentation times (packed MPEG-4 B-frames in AVI, MP4s
-    without composition offsets) decode in presentation order, but each frame carries a
-    timestamp of another. Each frame gets the smallest timestamp of the packets fed so far that
-    no frame has taken, as FFmpeg's best-effort timestamps and players order them; a keyframe
-    keeps its own and drops the smaller ones left (a packet that gave no frame), so an error
-    does not outlive its GOP and decoding from any keyframe agrees with one pass.
-    """
-
-    def __init__(self) -> None:
-        self.waiting: list[int] = []  # a heap of fed timestamps no frame has taken
-
-    def packet(self, packet: Any) -> None:
-        if packet.pts is not None:
-            heapq.heappush(self.waiting, int(packet.pts))
-
-    def frame(self, frame: Any) -> Any:
-        w = self.waiting
-        if frame.key_frame and frame.pts is not None and int(frame.pts) in w:
-            while w and w[0] < frame.pts:
-                heapq.heappop(w)
-            w.remove(int(frame.pts))
-            heapq.heapify(w)
-        elif w:
-            frame.pts = heapq.heappop(w)
-        return frame
 
 
 def _decoded(container: Any, stream: Any, path: str, decode_order: bool = False

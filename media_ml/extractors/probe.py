@@ -91,7 +91,7 @@ def probe(path: str | Path) -> VideoInfo:
                 raise DecodeError(path, f"container is unreadable ({reason(e)})") from e
             log.warning("%s: demuxing stopped early: %s", path, reason(e))
             notes.append(f"container damaged after {len(pts_list)} frames: {reason(e)}")
-        rotation, decode_order = _probe_first_frames(container, stream)
+        rotation, decode_order, anchored = _probe_first_frames(container, stream)
         coded_w = stream.codec_context.width
         coded_h = stream.codec_context.height
         codec = stream.codec_context.name
@@ -117,6 +117,12 @@ def probe(path: str | Path) -> VideoInfo:
         keys = np.concatenate([[pts[0]], keys])
     key_idx = np.unique(np.searchsorted(pts, keys))
     key_idx = key_idx[key_idx < pts.size]
+    if decode_order and not anchored:
+        # Keyframes shown later than their timestamps say (open GOPs): a seek to one cannot be
+        # placed, so every read starts at the first frame (one segment, no seeking).
+        log.info("%s: timestamps out of order and keyframes not where they are shown: "
+                 "read from the start", path)
+        key_idx = key_idx[:1]
     deltas = np.diff(pts)
     step = float(np.median(deltas)) if deltas.size else float(1 / (float(tb) * 25))
     vfr = bool(deltas.size > 1 and (np.abs(deltas - step) > max(1.0, 0.02 * step)).mean() > 0.01)
@@ -137,45 +143,70 @@ def probe(path: str | Path) -> VideoInfo:
     )
 
 
-# Frames decoded at probing to see whether the decoder's timestamps follow its output order.
+# Frames decoded at probing to see whether the decoder's timestamps follow its output order, and
+# (when they do not) how far to look for keyframes to check.
 ORDER_CHECK_FRAMES = 48
+ANCHOR_CHECK_FRAMES = 1000
+ANCHOR_CHECK_KEYS = 2
 
 
-def _probe_first_frames(container, stream) -> tuple[int, bool]:
-    """``(rotation, decode_order)`` from the first decoded frames.
+def _probe_first_frames(container, stream, anchors: bool = True) -> tuple[int, bool, bool]:
+    """``(rotation, decode_order, anchored)`` from the first decoded frames.
 
     Rotation comes from the first frame's display matrix (what players apply). A stream that
     can reorder frames (B-frames) is decoded for ``ORDER_CHECK_FRAMES`` frames: the decoder gives
     them in presentation order, so timestamps that go back mean they were muxed wrongly (decode
     times stored as presentation times, or packed B-frames in AVI), and frames must be placed by
-    their decoding order, as players and FFmpeg's best-effort timestamps do.
+    their decoding order, as players and FFmpeg's best-effort timestamps do. Such a stream is
+    decoded on until ``ANCHOR_CHECK_KEYS`` more keyframes have shown whether a keyframe's own
+    timestamp is when it is shown (``anchored``): with open GOPs it is not, and decoding can only
+    start at the first frame (``anchors=False``: not checked, reported True).
     """
     import av
 
+    from media_ml.extractors.retime import Retimer
+
     rotation: int | None = None
     backwards = False
+    anchored = True
+    keys = 0
+    retimer = Retimer()  # one pass from the start: each frame's presentation time, in order
     try:
         container.seek(0)
         last: int | None = None
         limit = ORDER_CHECK_FRAMES if stream.codec_context.has_b_frames else 1
-        for i, frame in enumerate(container.decode(stream)):
-            if rotation is None:
-                rotation = int(round(getattr(frame, "rotation", 0) / 90.0)) * 90 % 360
-            if frame.pts is not None:
-                backwards |= last is not None and int(frame.pts) <= last
-                last = int(frame.pts)
-            if backwards or i + 1 >= limit:
-                break
+        i = 0
+        for packet in container.demux(stream):
+            retimer.packet(packet)
+            for frame in stream.decode(packet):
+                if rotation is None:
+                    rotation = int(round(getattr(frame, "rotation", 0) / 90.0)) * 90 % 360
+                shown = retimer.next()
+                if frame.pts is not None:
+                    backwards |= last is not None and int(frame.pts) <= last
+                    last = int(frame.pts)
+                    if frame.key_frame and i > 0:
+                        keys += 1
+                        anchored &= int(frame.pts) == shown
+                i += 1
+                if i >= limit and not backwards:
+                    return rotation, False, True
+                if backwards and not anchors:
+                    return rotation, True, True
+                if backwards and (keys >= ANCHOR_CHECK_KEYS or not anchored
+                                  or i >= ANCHOR_CHECK_FRAMES):
+                    return rotation, True, anchored and keys > 0
     except av.error.FFmpegError:
         pass
-    return (_stream_rotation(stream) if rotation is None else rotation), backwards
+    # The end of the stream (or of what decodes) before any answer.
+    return (_stream_rotation(stream) if rotation is None else rotation), backwards, anchored
 
 
 def decode_order_of(path: str | Path) -> bool:
     """``VideoInfo.decode_order`` of a file without probing it all (decodes a few frames)."""
     container = open_video(path)
     try:
-        return _probe_first_frames(container, container.streams.video[0])[1]
+        return _probe_first_frames(container, container.streams.video[0], anchors=False)[1]
     finally:
         container.close()
 
