@@ -87,13 +87,14 @@ def write_video(
         if rotation is not None:
             s.set_display_rotation(rotation)
 
-        first_dts: list[int] = []
+        shift: int | None = None  # pts_as_dts: the first decode time, so they start at 0
 
         def mux(packets: list[av.Packet]) -> None:
+            nonlocal shift
             for p in packets:
-                if pts_as_dts:  # decode times from 0 on, as presentation times
-                    first_dts[:] = first_dts or [p.dts]
-                    p.dts -= first_dts[0]
+                if pts_as_dts:
+                    shift = p.dts if shift is None else shift
+                    p.dts -= shift
                     p.pts = p.dts
                 c.mux(p)
 

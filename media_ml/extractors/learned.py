@@ -24,7 +24,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -256,29 +255,21 @@ def segment_probabilities(
     own_seen = np.zeros(n, bool)
     corrupt = 0
     frames = iter_segment_frames(segment, threads=threads)
-    ahead: tuple[int, Any] | None = None  # decoded, for a later chunk
-    done = False
-    prev: tuple[int, np.ndarray, np.ndarray] | None = None  # last chunk: start, pictures, seen
+    pending = next(frames, None)  # the next decoded frame, not yet pictured
+    prev: tuple[int, np.ndarray] | None = None  # the last chunk's first frame and pictures
     for a in range(segment.own_start, segment.own_end, CHUNK_FRAMES):
         b = min(segment.own_end, a + CHUNK_FRAMES)
         lo, hi = decode_range(a, b, video_frames)
         pictures = np.zeros((hi - lo, HEIGHT, WIDTH, 3), np.uint8)
         seen = np.zeros(hi - lo, bool)
         if prev is not None:  # frames this chunk's windows share with the last one's, filled
-            p0, p_pics, p_seen = prev
+            p0, p_pics = prev
             k = max(0, min(hi, p0 + len(p_pics)) - lo)
             pictures[:k] = p_pics[lo - p0 : lo - p0 + k]
-            seen[:k] = p_seen[lo - p0 : lo - p0 + k]
-        while not done:
-            item = ahead if ahead is not None else next(frames, None)
-            ahead = None
-            if item is None:
-                done = True
-                break
-            idx, frame = item
-            if idx >= hi:
-                ahead = item
-                break
+            seen[:k] = True
+        while pending is not None and pending[0] < hi:
+            idx, frame = pending
+            pending = next(frames, None)
             if idx < lo or seen[idx - lo]:
                 continue  # decoded on the way from the keyframe, or already pictured
             pictures[idx - lo] = thumb48(frame)
@@ -289,13 +280,12 @@ def segment_probabilities(
         if not seen.any():
             prev = None
             continue  # nothing decoded: no scores (zeros), as for a segment with no frame
-        _fill_gaps(pictures, seen)
-        seen[:] = True  # every frame is pictured now; the next chunk fills from these
+        _fill_gaps(pictures, seen)  # every frame is pictured now; the next chunk fills from these
         model = load_transnet(device=device, threads=threads)
         s, m = window_probabilities(model, pictures, lo, a, b, video_frames)
         single[a - segment.own_start : b - segment.own_start] = s
         many[a - segment.own_start : b - segment.own_start] = m
-        prev = (lo, pictures, seen)
+        prev = (lo, pictures)
     damage: list[str] = []
     if corrupt:
         damage.append(f"{corrupt} frames decoded with errors")
