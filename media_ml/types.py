@@ -42,7 +42,7 @@ class VideoInfo:
     notes: tuple[str, ...] = ()  # problems met while probing (e.g. the file ends early)
     #: The decoder gives frames in presentation order but with timestamps out of that order
     #: (B-frames muxed without composition times: packed MPEG-4 in AVI, some MP4 muxers), so
-    #: the readers retime frames in decoding order (``decode.Retimer``).
+    #: the readers retime frames in decoding order (``retime.Retimer``).
     decode_order: bool = False
 
     def time_of(self, frame: int) -> float:
